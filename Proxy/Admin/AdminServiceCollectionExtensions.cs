@@ -1,0 +1,24 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ProxyMesh.Proxy.Configuration;
+
+namespace ProxyMesh.Proxy.Admin;
+
+public static class AdminServiceCollectionExtensions
+{
+    public static IServiceCollection AddProxyMeshAdmin(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ProxyLifecycle>();
+        return services;
+    }
+
+    /// <summary>Tracks the server state through the host's lifetime and maps the admin endpoints.</summary>
+    public static WebApplication MapProxyMeshAdmin(this WebApplication app)
+    {
+        var lifecycle = app.Services.GetRequiredService<ProxyLifecycle>();
+        app.Lifetime.ApplicationStarted.Register(lifecycle.MarkStarted);
+        app.Lifetime.ApplicationStopping.Register(lifecycle.MarkStopping);
+        app.MapAdminEndpoints();
+        return app;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Connections;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+
+namespace ProxyMesh.Proxy.Listeners;
+
+/// <summary>
+/// Serves HTTP/1.1 and cleartext HTTP/2 (h2c with prior knowledge) on one port, as Envoy's codec auto-detection does.
+/// </summary>
+/// <remarks>
+/// Kestrel serves a cleartext <c>Http1AndHttp2</c> endpoint as HTTP/1.1 only: without TLS there is no ALPN to pick
+/// the protocol (dotnet/aspnetcore#56984). An h2c client, though, opens with the fixed 24-byte connection preface.
+/// This connection middleware peeks at the first bytes in place (nothing is consumed) and, on a preface, gives
+/// Kestrel's protocol selection the answer ALPN would have given over TLS: an <see cref="ITlsApplicationProtocolFeature"/>
+/// of <c>h2</c>. Kestrel reads it once, synchronously, when the connection starts; the feature is removed as soon as
+/// that has happened, so no request ever sees it. No <see cref="ITlsConnectionFeature"/> or handshake feature is
+/// added, so <c>Request.IsHttps</c> stays false. Kestrel then takes HTTP/2 streams to be https, hence
+/// <c>KestrelServerOptions.AllowAlternateSchemes</c>, and <see cref="CleartextSchemeMiddleware"/> pins every such
+/// request's scheme back to <c>http</c> whatever <c>:scheme</c> the client sent.
+/// </remarks>
+internal static class CleartextHttp2Detection
+{
+    private static ReadOnlySpan<byte> Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
+
+    public static async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next, TimeSpan prefaceTimeout)
+    {
+        bool isHttp2;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+        {
+            timeout.CancelAfter(prefaceTimeout);
+            try
+            {
+                isHttp2 = await StartsWithPrefaceAsync(connection, timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Silent client or closed connection: nothing was served, so nothing to hand to Kestrel.
+                return;
+            }
+        }
+
+        if (!isHttp2)
+        {
+            await next(connection);
+            return;
+        }
+
+        connection.Features.Set<ITlsConnectionFeature>(Http2AlpnAnswer.Instance);
+        connection.Features.Set<ITlsApplicationProtocolFeature>(Http2AlpnAnswer.Instance);
+        connection.Features.Set(CleartextHttp2Feature.Instance);
+        var serving = next(connection);
+        connection.Features.Set<ITlsConnectionFeature>(null);
+        connection.Features.Set<ITlsApplicationProtocolFeature>(null);
+        await serving;
+    }
+
+    /// <summary>Reads until the bytes seen either diverge from the preface or contain all of it; consumes nothing.</summary>
+    private static async ValueTask<bool> StartsWithPrefaceAsync(ConnectionContext connection, CancellationToken cancellationToken)
+    {
+        var input = connection.Transport.Input;
+        while (true)
+        {
+            var result = await input.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            var verdict = Compare(buffer);
+            if (verdict is not null || result.IsCompleted || result.IsCanceled)
+            {
+                input.AdvanceTo(buffer.Start);
+                return verdict == true;
+            }
+
+            // A prefix of the preface so far: mark it examined so the next read waits for more bytes.
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <returns>true for a whole preface, false once a byte differs, null while the bytes seen are a prefix of it.</returns>
+    private static bool? Compare(ReadOnlySequence<byte> buffer)
+    {
+        var length = (int)Math.Min(buffer.Length, Preface.Length);
+        Span<byte> head = stackalloc byte[Preface.Length];
+        buffer.Slice(0, length).CopyTo(head);
+        if (!head[..length].SequenceEqual(Preface[..length]))
+        {
+            return false;
+        }
+
+        return length == Preface.Length ? true : null;
+    }
+
+    /// <summary>The ALPN answer handed to Kestrel's protocol selection, and only to it.</summary>
+    private sealed class Http2AlpnAnswer : ITlsApplicationProtocolFeature, ITlsConnectionFeature
+    {
+        public static readonly Http2AlpnAnswer Instance = new();
+
+        public ReadOnlyMemory<byte> ApplicationProtocol { get; } = "h2"u8.ToArray();
+
+        public X509Certificate2? ClientCertificate
+        {
+            get => null;
+            set => throw new NotSupportedException("A cleartext connection has no client certificate.");
+        }
+
+        public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult<X509Certificate2?>(null);
+    }
+}
+
+/// <summary>Marks a connection that <see cref="CleartextHttp2Detection"/> found to be h2c.</summary>
+internal sealed class CleartextHttp2Feature
+{
+    public static readonly CleartextHttp2Feature Instance = new();
+}

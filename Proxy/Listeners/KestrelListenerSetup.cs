@@ -1,0 +1,91 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using ProxyMesh.Proxy.Configuration;
+
+namespace ProxyMesh.Proxy.Listeners;
+
+/// <summary>Binds Kestrel to the configured traffic listeners and the admin listener.</summary>
+internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound) : IConfigureOptions<KestrelServerOptions>
+{
+    public void Configure(KestrelServerOptions kestrel)
+    {
+        var mesh = options.Value;
+        foreach (var (name, listener) in mesh.Listeners)
+        {
+            Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false), listener, $"{ProxyMeshOptions.SectionName}:Listeners:{name}");
+        }
+
+        var admin = new ProxyListenerOptions { Url = mesh.Admin.Url, Protocols = HttpProtocols.Http1AndHttp2 };
+        Listen(kestrel, new ProxyListenerFeature(ProxyMeshOptionsValidator.AdminListenerName, isAdmin: true), admin, $"{ProxyMeshOptions.SectionName}:Admin");
+    }
+
+    private void Listen(KestrelServerOptions kestrel, ProxyListenerFeature feature, ProxyListenerOptions listener, string key)
+    {
+        if (!ListenerAddress.TryParse(listener.Url, out var address, out var problem))
+        {
+            throw new InvalidConfigurationException([$"{key}:Url: {problem}"]);
+        }
+
+        var certificate = address!.IsHttps ? LoadCertificate(listener.Certificate, $"{key}:Certificate") : null;
+        var detectH2c = !address.IsHttps && listener.Protocols == HttpProtocols.Http1AndHttp2;
+        if (detectH2c)
+        {
+            kestrel.AllowAlternateSchemes = true;
+        }
+
+        void Configure(ListenOptions listenOptions)
+        {
+            // Leaving the default (Http1AndHttp2) unset keeps Kestrel from warning that cleartext HTTP/2 is off:
+            // here it is on, through preface detection.
+            if (listener.Protocols != HttpProtocols.Http1AndHttp2)
+            {
+                listenOptions.Protocols = listener.Protocols;
+            }
+
+            listenOptions.Use(next => connection =>
+            {
+                connection.Features.Set(feature);
+                return next(connection);
+            });
+            if (certificate is not null)
+            {
+                listenOptions.UseHttps(certificate);
+            }
+            else if (detectH2c)
+            {
+                listenOptions.Use(next => connection =>
+                    CleartextHttp2Detection.OnConnectionAsync(connection, next, kestrel.Limits.RequestHeadersTimeout));
+            }
+
+            bound.Add(feature.Name, address.IsHttps, listenOptions);
+        }
+
+        if (address.IsLocalhost)
+        {
+            kestrel.ListenLocalhost(address.Port, Configure);
+        }
+        else if (address.IsAnyAddress)
+        {
+            kestrel.ListenAnyIP(address.Port, Configure);
+        }
+        else
+        {
+            kestrel.Listen(address.IPAddress!, address.Port, Configure);
+        }
+    }
+
+    private static X509Certificate2 LoadCertificate(CertificateOptions? certificate, string key)
+    {
+        try
+        {
+            return certificate!.KeyPath is { } keyPath
+                ? X509Certificate2.CreateFromPemFile(certificate.Path, keyPath)
+                : X509CertificateLoader.LoadPkcs12FromFile(certificate.Path, certificate.Password);
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or NullReferenceException)
+        {
+            throw new InvalidConfigurationException([$"{key}: cannot load the certificate: {e.Message}"]);
+        }
+    }
+}

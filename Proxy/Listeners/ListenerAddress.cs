@@ -1,0 +1,57 @@
+using System.Globalization;
+using System.Net;
+
+namespace ProxyMesh.Proxy.Listeners;
+
+/// <summary>A parsed listener URL: <c>http(s)://host:port</c>, where host is an IP address, <c>localhost</c>, or <c>*</c>/<c>+</c> for every address.</summary>
+public sealed record ListenerAddress(bool IsHttps, string Host, IPAddress? IPAddress, int Port)
+{
+    public bool IsLocalhost => IPAddress is null && Host.Equals("localhost", StringComparison.OrdinalIgnoreCase);
+
+    public bool IsAnyAddress => IPAddress is null && !IsLocalhost;
+
+    public static bool TryParse(string? url, out ListenerAddress? address, out string problem)
+    {
+        address = null;
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            problem = "is empty; expected a URL such as http://127.0.0.1:10000";
+            return false;
+        }
+
+        var isHttps = url.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+        if (!isHttps && !url.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+        {
+            problem = $"'{url}' must start with http:// or https://";
+            return false;
+        }
+
+        var rest = url[(isHttps ? 8 : 7)..].TrimEnd('/');
+        var colon = rest.LastIndexOf(':');
+        if (colon <= 0 || rest.EndsWith(']'))
+        {
+            problem = $"'{url}' has no port; expected host:port, e.g. http://127.0.0.1:10000";
+            return false;
+        }
+
+        var host = rest[..colon];
+        if (!int.TryParse(rest.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            problem = $"'{url}' has an invalid port; expected 0-65535";
+            return false;
+        }
+
+        IPAddress? ip = null;
+        var isWildcard = host is "*" or "+";
+        if (!isWildcard && !host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            && !IPAddress.TryParse(host.Trim('[', ']'), out ip))
+        {
+            problem = $"'{url}' has host '{host}'; expected an IP address, localhost, or * for every address";
+            return false;
+        }
+
+        address = new ListenerAddress(isHttps, host, ip, port);
+        problem = "";
+        return true;
+    }
+}

@@ -1,0 +1,21 @@
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace ProxyMesh.Proxy.Listeners;
+
+public static class ListenersServiceCollectionExtensions
+{
+    /// <summary>Kestrel endpoints for <c>ProxyMesh:Listeners</c> and <c>ProxyMesh:Admin</c>, and per-listener route tables.</summary>
+    public static IServiceCollection AddProxyMeshListeners(this IServiceCollection services)
+    {
+        services.AddSingleton<BoundListeners>();
+        services.AddSingleton<IConfigureOptions<KestrelServerOptions>, KestrelListenerSetup>();
+        services.AddSingleton<MatcherPolicy, ListenerBindingMatcherPolicy>();
+        return services;
+    }
+
+    /// <summary>Keeps h2c-detected requests' scheme honest; runs before routing.</summary>
+    public static IApplicationBuilder UseProxyMeshListeners(this IApplicationBuilder app) =>
+        app.UseMiddleware<CleartextSchemeMiddleware>();
+}

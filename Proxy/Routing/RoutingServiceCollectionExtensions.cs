@@ -1,0 +1,25 @@
+using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Listeners;
+using Yarp.ReverseProxy.Configuration;
+
+namespace ProxyMesh.Proxy.Routing;
+
+public static class RoutingServiceCollectionExtensions
+{
+    /// <summary>YARP routes and clusters from the validated <c>ReverseProxy</c> section, hot-reloaded.</summary>
+    public static IServiceCollection AddProxyMeshRouting(this IServiceCollection services, IConfiguration validatedConfiguration)
+    {
+        services.AddReverseProxy().LoadFromConfig(validatedConfiguration.GetSection(ReverseProxyConfigValidator.SectionName));
+        services.AddSingleton<IConfigurationValidator, ReverseProxyConfigValidator>();
+        services.AddSingleton<IConfigChangeListener, ConfigApplyListener>();
+        return services;
+    }
+
+    /// <summary>Maps the proxy routes, each on the listeners its <c>ProxyMesh.Listeners</c> metadata names.</summary>
+    public static IEndpointRouteBuilder MapProxyMeshRoutes(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapReverseProxy().ConfigureEndpoints((endpoint, route) =>
+            endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));
+        return endpoints;
+    }
+}
