@@ -14,11 +14,10 @@ namespace ProxyMesh.Proxy.Listeners;
 /// the protocol (dotnet/aspnetcore#56984). An h2c client, though, opens with the fixed 24-byte connection preface.
 /// This connection middleware peeks at the first bytes in place (nothing is consumed) and, on a preface, gives
 /// Kestrel's protocol selection the answer ALPN would have given over TLS: an <see cref="ITlsApplicationProtocolFeature"/>
-/// of <c>h2</c>. Kestrel reads it once, synchronously, when the connection starts; the feature is removed as soon as
-/// that has happened, so no request ever sees it. No <see cref="ITlsConnectionFeature"/> or handshake feature is
-/// added, so <c>Request.IsHttps</c> stays false. Kestrel then takes HTTP/2 streams to be https, hence
-/// <c>KestrelServerOptions.AllowAlternateSchemes</c>, and <see cref="CleartextSchemeMiddleware"/> pins every such
-/// request's scheme back to <c>http</c> whatever <c>:scheme</c> the client sent.
+/// of <c>h2</c>, plus an <see cref="ITlsConnectionFeature"/> because Kestrel only consults ALPN on connections it
+/// believes to be TLS. Kestrel reads both once, synchronously, when it picks the protocol at the start of the
+/// connection; both are removed as soon as <c>next</c> returns, so no request ever sees a TLS feature and
+/// <c>Request.IsHttps</c> stays false (tests pin this). No handshake feature is ever added.
 /// </remarks>
 internal static class CleartextHttp2Detection
 {
@@ -49,7 +48,6 @@ internal static class CleartextHttp2Detection
 
         connection.Features.Set<ITlsConnectionFeature>(Http2AlpnAnswer.Instance);
         connection.Features.Set<ITlsApplicationProtocolFeature>(Http2AlpnAnswer.Instance);
-        connection.Features.Set(CleartextHttp2Feature.Instance);
         var serving = next(connection);
         connection.Features.Set<ITlsConnectionFeature>(null);
         connection.Features.Set<ITlsApplicationProtocolFeature>(null);
@@ -107,8 +105,3 @@ internal static class CleartextHttp2Detection
     }
 }
 
-/// <summary>Marks a connection that <see cref="CleartextHttp2Detection"/> found to be h2c.</summary>
-internal sealed class CleartextHttp2Feature
-{
-    public static readonly CleartextHttp2Feature Instance = new();
-}

@@ -1,8 +1,11 @@
+using Microsoft.AspNetCore.Http.Features;
+
 namespace ProxyMesh.Proxy.Listeners;
 
 /// <summary>
-/// On connections that <see cref="CleartextHttp2Detection"/> found to be h2c, Kestrel accepts any <c>:scheme</c>
-/// (AllowAlternateSchemes); the connection is cleartext, so the request's scheme is always <c>http</c>.
+/// Kestrel takes an HTTP/2 request's scheme from the client's <c>:scheme</c>, so an h2c client can claim
+/// <c>https</c> on a cleartext connection. A proxy must not believe it (it would forward
+/// <c>X-Forwarded-Proto: https</c>): on a connection without TLS the scheme is always <c>http</c>.
 /// </summary>
 internal sealed class CleartextSchemeMiddleware(RequestDelegate next)
 {
@@ -10,7 +13,7 @@ internal sealed class CleartextSchemeMiddleware(RequestDelegate next)
     {
         if (!ReferenceEquals(context.Request.Scheme, Uri.UriSchemeHttp)
             && context.Request.Scheme != Uri.UriSchemeHttp
-            && context.Features.Get<CleartextHttp2Feature>() is not null)
+            && context.Features.Get<ITlsConnectionFeature>() is null)
         {
             context.Request.Scheme = Uri.UriSchemeHttp;
         }

@@ -29,11 +29,6 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
 
         var certificate = address!.IsHttps ? LoadCertificate(listener.Certificate, $"{key}:Certificate") : null;
         var detectH2c = !address.IsHttps && listener.Protocols == HttpProtocols.Http1AndHttp2;
-        if (detectH2c)
-        {
-            kestrel.AllowAlternateSchemes = true;
-        }
-
         void Configure(ListenOptions listenOptions)
         {
             // Leaving the default (Http1AndHttp2) unset keeps Kestrel from warning that cleartext HTTP/2 is off:

@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+
+namespace ProxyMesh.Proxy.Tests.Infrastructure;
+
+/// <summary>Builds a ProxyMesh appsettings.json: listeners on ephemeral loopback ports, routes and clusters as YARP spells them.</summary>
+public sealed class ProxyConfig
+{
+    public JsonObject Root { get; } = new()
+    {
+        ["Logging"] = new JsonObject { ["LogLevel"] = new JsonObject { ["Default"] = "Warning" } },
+        ["ProxyMesh"] = new JsonObject
+        {
+            ["ServiceName"] = "tests",
+            ["Zone"] = "zone-a",
+            ["Listeners"] = new JsonObject
+            {
+                ["ingress"] = new JsonObject { ["Url"] = "http://127.0.0.1:0" },
+                ["egress"] = new JsonObject { ["Url"] = "http://127.0.0.1:0" },
+            },
+            ["Admin"] = new JsonObject { ["Url"] = "http://127.0.0.1:0" },
+        },
+        ["ReverseProxy"] = new JsonObject { ["Routes"] = new JsonObject(), ["Clusters"] = new JsonObject() },
+    };
+
+    public JsonObject Listeners => (JsonObject)Root["ProxyMesh"]!["Listeners"]!;
+
+    public JsonObject Routes => (JsonObject)Root["ReverseProxy"]!["Routes"]!;
+
+    public JsonObject Clusters => (JsonObject)Root["ReverseProxy"]!["Clusters"]!;
+
+    /// <summary>A cluster; <paramref name="http2"/> makes YARP speak h2c to it (the upstream must accept prior knowledge).</summary>
+    public ProxyConfig Cluster(string id, IEnumerable<string> addresses, bool http2 = false)
+    {
+        var destinations = new JsonObject();
+        var i = 0;
+        foreach (var address in addresses)
+        {
+            destinations[$"d{i++}"] = new JsonObject { ["Address"] = address };
+        }
+
+        var cluster = new JsonObject { ["Destinations"] = destinations };
+        if (http2)
+        {
+            cluster["HttpRequest"] = new JsonObject { ["Version"] = "2", ["VersionPolicy"] = "RequestVersionExact" };
+        }
+
+        Clusters[id] = cluster;
+        return this;
+    }
+
+    public ProxyConfig Cluster(string id, string address, bool http2 = false) => Cluster(id, [address], http2);
+
+    public ProxyConfig Route(string id, string cluster, string path = "/{**catch-all}", string? listeners = null, string[]? hosts = null)
+    {
+        var match = new JsonObject { ["Path"] = path };
+        if (hosts is not null)
+        {
+            match["Hosts"] = new JsonArray(hosts.Select(host => (JsonNode)host).ToArray());
+        }
+
+        var route = new JsonObject { ["ClusterId"] = cluster, ["Match"] = match };
+        if (listeners is not null)
+        {
+            route["Metadata"] = new JsonObject { ["ProxyMesh.Listeners"] = listeners };
+        }
+
+        Routes[id] = route;
+        return this;
+    }
+
+    public string ToJson() => Root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+}

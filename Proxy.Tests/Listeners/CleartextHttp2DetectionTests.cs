@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Microsoft.Extensions.Logging;
+using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.Tests.Infrastructure;
+
+namespace ProxyMesh.Proxy.Tests.Listeners;
+
+/// <summary>Pins how same-port h2c detection drives Kestrel, and that requests see a plain cleartext connection.</summary>
+public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
+{
+    private WebApplication _app = null!;
+    private Uri _uri = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Use(next => connection =>
+                CleartextHttp2Detection.OnConnectionAsync(connection, next, TimeSpan.FromSeconds(5))));
+        });
+        _app = builder.Build();
+        _app.UseMiddleware<CleartextSchemeMiddleware>();
+        _app.Run(context => context.Response.WriteAsync(string.Join('|',
+            context.Request.Protocol,
+            context.Request.Scheme,
+            context.Request.IsHttps,
+            context.Features.Get<ITlsConnectionFeature>() is null,
+            context.Features.Get<ITlsApplicationProtocolFeature>() is null,
+            context.Features.Get<ITlsHandshakeFeature>() is null)));
+        await _app.StartAsync();
+        _uri = new Uri(_app.Urls.First());
+    }
+
+    public async Task DisposeAsync() => await _app.DisposeAsync();
+
+    [Fact]
+    public async Task Http1_request_is_served_as_http1()
+    {
+        using var client = Clients.Http1(_uri);
+        Assert.Equal("HTTP/1.1|http|False|True|True|True", await client.GetStringAsync("/"));
+    }
+
+    [Fact]
+    public async Task Preface_connection_is_served_as_http2_with_no_trace_of_tls()
+    {
+        using var client = Clients.H2c(_uri);
+        using var response = await client.GetAsync("/");
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("HTTP/2|http|False|True|True|True", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Http1_and_h2c_clients_share_the_port_concurrently()
+    {
+        using var http1 = Clients.Http1(_uri);
+        using var h2c = Clients.H2c(_uri);
+        var calls = Enumerable.Range(0, 20).Select(i => (i % 2 == 0 ? http1 : h2c).GetStringAsync("/")).ToArray();
+        var answers = await Task.WhenAll(calls);
+        Assert.Equal(10, answers.Count(a => a.StartsWith("HTTP/1.1|", StringComparison.Ordinal)));
+        Assert.Equal(10, answers.Count(a => a.StartsWith("HTTP/2|", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Preface_split_across_packets_is_still_detected()
+    {
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(_uri.Host, _uri.Port);
+        var stream = socket.GetStream();
+        var preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
+        await stream.WriteAsync(preface.AsMemory(0, 5));
+        await stream.FlushAsync();
+        await Task.Yield();
+        await stream.WriteAsync(preface.AsMemory(5));
+        await stream.WriteAsync(RawHttp2.Settings());
+        await stream.FlushAsync();
+
+        var frame = await RawHttp2.ReadFrameAsync(stream);
+        Assert.Equal(RawHttp2.SettingsType, frame.Type);
+    }
+
+    [Fact]
+    public async Task A_spoofed_https_scheme_on_a_cleartext_connection_is_reported_as_http()
+    {
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(_uri.Host, _uri.Port);
+        var stream = socket.GetStream();
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray());
+        await stream.WriteAsync(RawHttp2.Settings());
+        await stream.WriteAsync(RawHttp2.GetRequest(streamId: 1, scheme: "https", authority: "localhost", path: "/"));
+        await stream.FlushAsync();
+
+        var body = await RawHttp2.ReadResponseBodyAsync(stream, streamId: 1);
+        Assert.Equal("HTTP/2|http|False|True|True|True", Encoding.UTF8.GetString(body));
+    }
+
+    [Fact]
+    public async Task Bytes_that_are_not_a_preface_go_to_http1()
+    {
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(_uri.Host, _uri.Port);
+        var stream = socket.GetStream();
+        await stream.WriteAsync("PRIX / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+        await stream.FlushAsync();
+        var buffer = new byte[256];
+        var read = await stream.ReadAsync(buffer);
+        Assert.StartsWith("HTTP/1.1 ", Encoding.ASCII.GetString(buffer, 0, read), StringComparison.Ordinal);
+    }
+}
