@@ -21,7 +21,6 @@ public static class ProxyMeshApplication
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
-        app.UseProxyMeshListeners();
         app.MapProxyMeshAdmin();
         app.MapProxyMeshMetrics();
         app.MapProxyMeshRoutes();

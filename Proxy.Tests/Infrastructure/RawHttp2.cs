@@ -48,7 +48,8 @@ public static class RawHttp2
             var frame = await ReadFrameAsync(stream).WaitAsync(timeout.Token);
             if (frame.Type is GoAwayType || (frame.Type is RstStreamType && frame.StreamId == streamId))
             {
-                throw new InvalidOperationException($"Stream ended by frame type {frame.Type}");
+                var errorCode = frame.Payload.Length >= 4 ? BinaryPrimitives.ReadUInt32BigEndian(frame.Payload.AsSpan(frame.Type == GoAwayType ? 4 : 0)) : 0;
+                throw new InvalidOperationException($"Stream ended by frame type {frame.Type}, error code {errorCode}");
             }
 
             if (frame.StreamId != streamId)

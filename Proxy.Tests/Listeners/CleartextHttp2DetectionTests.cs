@@ -29,7 +29,6 @@ public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
                 CleartextHttp2Detection.OnConnectionAsync(connection, next, TimeSpan.FromSeconds(5))));
         });
         _app = builder.Build();
-        _app.UseMiddleware<CleartextSchemeMiddleware>();
         _app.Run(context => context.Response.WriteAsync(string.Join('|',
             context.Request.Protocol,
             context.Request.Scheme,
@@ -71,6 +70,17 @@ public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Fresh_h2c_connections_sending_preface_and_request_in_one_burst_are_all_served_as_plain_http2()
+    {
+        var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(async _ =>
+        {
+            using var client = Clients.H2c(_uri);
+            return await client.GetStringAsync("/");
+        }));
+        Assert.All(answers, answer => Assert.Equal("HTTP/2|http|False|True|True|True", answer));
+    }
+
+    [Fact]
     public async Task Preface_split_across_packets_is_still_detected()
     {
         using var socket = new TcpClient();
@@ -89,7 +99,7 @@ public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_spoofed_https_scheme_on_a_cleartext_connection_is_reported_as_http()
+    public async Task A_spoofed_https_scheme_on_a_cleartext_connection_is_refused()
     {
         using var socket = new TcpClient();
         await socket.ConnectAsync(_uri.Host, _uri.Port);
@@ -97,9 +107,12 @@ public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
         await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray());
         await stream.WriteAsync(RawHttp2.Settings());
         await stream.WriteAsync(RawHttp2.GetRequest(streamId: 1, scheme: "https", authority: "localhost", path: "/"));
+        await stream.WriteAsync(RawHttp2.GetRequest(streamId: 3, scheme: "http", authority: "localhost", path: "/"));
         await stream.FlushAsync();
 
-        var body = await RawHttp2.ReadResponseBodyAsync(stream, streamId: 1);
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => RawHttp2.ReadResponseBodyAsync(stream, streamId: 1));
+        Assert.Equal("Stream ended by frame type 3, error code 1", refused.Message);
+        var body = await RawHttp2.ReadResponseBodyAsync(stream, streamId: 3);
         Assert.Equal("HTTP/2|http|False|True|True|True", Encoding.UTF8.GetString(body));
     }
 

@@ -1,6 +1,6 @@
 using System.Buffers;
-using Microsoft.AspNetCore.Connections;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 
@@ -15,9 +15,10 @@ namespace ProxyMesh.Proxy.Listeners;
 /// This connection middleware peeks at the first bytes in place (nothing is consumed) and, on a preface, gives
 /// Kestrel's protocol selection the answer ALPN would have given over TLS: an <see cref="ITlsApplicationProtocolFeature"/>
 /// of <c>h2</c>, plus an <see cref="ITlsConnectionFeature"/> because Kestrel only consults ALPN on connections it
-/// believes to be TLS. Kestrel reads both once, synchronously, when it picks the protocol at the start of the
-/// connection; both are removed as soon as <c>next</c> returns, so no request ever sees a TLS feature and
-/// <c>Request.IsHttps</c> stays false (tests pin this). No handshake feature is ever added.
+/// believes to be TLS. Kestrel consults both once, when it picks the protocol at the start of the connection, and
+/// reading the ALPN answer withdraws both, so no stream or request ever sees a TLS feature and
+/// <c>Request.IsHttps</c> stays false (tests pin this). No handshake feature is ever added. Kestrel then treats the
+/// streams as cleartext, as on an h2c-only listener: a <c>:scheme</c> of <c>https</c> is refused.
 /// </remarks>
 internal static class CleartextHttp2Detection
 {
@@ -46,11 +47,11 @@ internal static class CleartextHttp2Detection
             return;
         }
 
-        connection.Features.Set<ITlsConnectionFeature>(Http2AlpnAnswer.Instance);
-        connection.Features.Set<ITlsApplicationProtocolFeature>(Http2AlpnAnswer.Instance);
+        var answer = new Http2AlpnAnswer(connection.Features);
+        connection.Features.Set<ITlsConnectionFeature>(answer);
+        connection.Features.Set<ITlsApplicationProtocolFeature>(answer);
         var serving = next(connection);
-        connection.Features.Set<ITlsConnectionFeature>(null);
-        connection.Features.Set<ITlsApplicationProtocolFeature>(null);
+        answer.Withdraw(); // Should Kestrel ever pick the protocol without reading ALPN.
         await serving;
     }
 
@@ -88,12 +89,23 @@ internal static class CleartextHttp2Detection
         return length == Preface.Length ? true : null;
     }
 
-    /// <summary>The ALPN answer handed to Kestrel's protocol selection, and only to it.</summary>
-    private sealed class Http2AlpnAnswer : ITlsApplicationProtocolFeature, ITlsConnectionFeature
+    /// <summary>
+    /// The ALPN answer handed to Kestrel's protocol selection, and only to it: Kestrel checks for TLS first and then
+    /// reads <see cref="ApplicationProtocol"/>, and that read withdraws both features before any stream can start
+    /// (the preface and the first frames may already be buffered, so streams can start before <c>next</c> returns).
+    /// </summary>
+    private sealed class Http2AlpnAnswer(IFeatureCollection connectionFeatures) : ITlsApplicationProtocolFeature, ITlsConnectionFeature
     {
-        public static readonly Http2AlpnAnswer Instance = new();
+        private static readonly ReadOnlyMemory<byte> H2 = "h2"u8.ToArray();
 
-        public ReadOnlyMemory<byte> ApplicationProtocol { get; } = "h2"u8.ToArray();
+        public ReadOnlyMemory<byte> ApplicationProtocol
+        {
+            get
+            {
+                Withdraw();
+                return H2;
+            }
+        }
 
         public X509Certificate2? ClientCertificate
         {
@@ -102,6 +114,12 @@ internal static class CleartextHttp2Detection
         }
 
         public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult<X509Certificate2?>(null);
+
+        public void Withdraw()
+        {
+            connectionFeatures.Set<ITlsConnectionFeature>(null);
+            connectionFeatures.Set<ITlsApplicationProtocolFeature>(null);
+        }
     }
 }
 

@@ -14,8 +14,4 @@ public static class ListenersServiceCollectionExtensions
         services.AddSingleton<MatcherPolicy, ListenerBindingMatcherPolicy>();
         return services;
     }
-
-    /// <summary>Keeps h2c-detected requests' scheme honest; runs before routing.</summary>
-    public static IApplicationBuilder UseProxyMeshListeners(this IApplicationBuilder app) =>
-        app.UseMiddleware<CleartextSchemeMiddleware>();
 }
