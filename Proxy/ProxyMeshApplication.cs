@@ -12,7 +12,7 @@ public static class ProxyMeshApplication
     /// <exception cref="InvalidConfigurationException">The configuration cannot be served.</exception>
     public static WebApplication Build(string[] args, string? contentRoot = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
+        var builder = CreateBuilder(args, contentRoot);
         var configuration = builder.AddProxyMeshConfiguration(args);
         builder.Services.AddProxyMeshObservability();
         builder.Services.AddProxyMeshListeners();
@@ -25,5 +25,26 @@ public static class ProxyMeshApplication
         app.MapProxyMeshMetrics();
         app.MapProxyMeshRoutes();
         return app;
+    }
+
+    private static WebApplicationBuilder CreateBuilder(string[] args, string? contentRoot)
+    {
+        try
+        {
+            return WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
+        }
+        catch (InvalidDataException e) when (e.InnerException is FormatException)
+        {
+            // The host reads appsettings*.json before ProxyMesh can guard them; report it as any other bad file.
+            var innermost = e.GetBaseException();
+            throw new InvalidConfigurationException([$"{FileNameIn(e.Message)}: invalid JSON: {e.Message} {innermost.Message}"]);
+        }
+    }
+
+    private static string FileNameIn(string message)
+    {
+        var start = message.IndexOf('\'');
+        var end = message.LastIndexOf('\'');
+        return end > start ? Path.GetFileName(message[(start + 1)..end]) : "configuration file";
     }
 }

@@ -8,9 +8,27 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
 {
     public const string AdminListenerName = "admin";
 
+    private static readonly string[] SupportedProtocols =
+        [nameof(HttpProtocols.Http1), nameof(HttpProtocols.Http2), nameof(HttpProtocols.Http1AndHttp2)];
+
     public void Validate(IConfiguration candidate, List<string> problems)
     {
         var section = candidate.GetSection(ProxyMeshOptions.SectionName);
+        foreach (var listener in section.GetSection(nameof(ProxyMeshOptions.Listeners)).GetChildren())
+        {
+            // Checked before binding: the binder names no key when it cannot convert a dictionary entry's enum.
+            var protocols = listener[nameof(ProxyListenerOptions.Protocols)];
+            if (protocols is not null && !SupportedProtocols.Contains(protocols, StringComparer.OrdinalIgnoreCase))
+            {
+                problems.Add($"{listener.Path}:{nameof(ProxyListenerOptions.Protocols)}: '{protocols}' is not supported; use Http1, Http2 or Http1AndHttp2");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            return;
+        }
+
         ProxyMeshOptions options;
         try
         {
