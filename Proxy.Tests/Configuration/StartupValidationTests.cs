@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.Configuration;
@@ -68,35 +67,8 @@ public sealed class StartupValidationTests : IDisposable
     /// <summary>Merges a fragment over a valid configuration on free loopback ports.</summary>
     private static string WithDefaults(string fragment)
     {
-        var defaults = new ProxyConfig().Root;
-        defaults["Logging"]!["LogLevel"]!["Default"] = "None";
-        JsonNode? overlay;
-        try
-        {
-            overlay = JsonNode.Parse(fragment);
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return fragment;
-        }
-
-        Merge(defaults, (JsonObject)overlay!);
-        return defaults.ToJsonString();
-    }
-
-    private static void Merge(JsonObject target, JsonObject overlay)
-    {
-        foreach (var (key, value) in overlay.ToArray())
-        {
-            if (value is JsonObject child && target[key] is JsonObject existing && child.Count > 0)
-            {
-                Merge(existing, child);
-            }
-            else
-            {
-                overlay.Remove(key);
-                target[key] = value;
-            }
-        }
+        var defaults = new ProxyConfig();
+        defaults.Root["Logging"]!["LogLevel"]!["Default"] = "None";
+        return defaults.ToJsonWith(fragment);
     }
 }

@@ -69,4 +69,38 @@ public sealed class ProxyConfig
     }
 
     public string ToJson() => Root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>This configuration with a JSON fragment merged over it; a fragment that is not JSON is returned as it is.</summary>
+    public string ToJsonWith(string fragment)
+    {
+        JsonNode? overlay;
+        try
+        {
+            overlay = JsonNode.Parse(fragment);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return fragment;
+        }
+
+        var merged = (JsonObject)Root.DeepClone();
+        Merge(merged, (JsonObject)overlay!);
+        return merged.ToJsonString();
+    }
+
+    private static void Merge(JsonObject target, JsonObject overlay)
+    {
+        foreach (var (key, value) in overlay.ToArray())
+        {
+            if (value is JsonObject child && target[key] is JsonObject existing && child.Count > 0)
+            {
+                Merge(existing, child);
+            }
+            else
+            {
+                overlay.Remove(key);
+                target[key] = value;
+            }
+        }
+    }
 }
