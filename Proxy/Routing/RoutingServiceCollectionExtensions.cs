@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.DataProtection;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using Yarp.ReverseProxy.Configuration;
@@ -10,6 +11,9 @@ public static class RoutingServiceCollectionExtensions
     public static IServiceCollection AddProxyMeshRouting(this IServiceCollection services, IConfiguration validatedConfiguration)
     {
         services.AddReverseProxy().LoadFromConfig(validatedConfiguration.GetSection(ReverseProxyConfigValidator.SectionName));
+
+        // YARP protects session-affinity cookies; a sidecar keeps no key ring on disk, so keys live as long as the process.
+        services.AddSingleton<IDataProtectionProvider, EphemeralDataProtectionProvider>();
         services.AddSingleton<IConfigurationValidator, ReverseProxyConfigValidator>();
         services.AddSingleton<IConfigChangeListener, ConfigApplyListener>();
         return services;
