@@ -1,6 +1,28 @@
-// The Discovery service (SDS v1 REST API over DynamoDB) is built in its own issue; for now it only answers /ready.
-var builder = WebApplication.CreateBuilder(args);
-builder.WebHost.UseUrls(builder.Configuration["Discovery:Url"] ?? "http://127.0.0.1:8080");
-var app = builder.Build();
-app.MapGet("/ready", () => "LIVE\n");
-app.Run();
+using ProxyMesh.Discovery;
+using ProxyMesh.Discovery.Stores;
+using ProxyMesh.Proxy.Configuration;
+
+try
+{
+    await DiscoveryApplication.Build(args).RunAsync();
+    return 0;
+}
+catch (InvalidConfigurationException e)
+{
+    foreach (var problem in e.Problems)
+    {
+        Console.Error.WriteLine($"Discovery: invalid configuration: {problem}");
+    }
+
+    return 1;
+}
+catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    Console.Error.WriteLine($"Discovery: cannot listen: {e.Message}");
+    return 1;
+}
+catch (RegistrationStoreException e)
+{
+    Console.Error.WriteLine($"Discovery: cannot start: {e.Message}");
+    return 1;
+}
