@@ -106,9 +106,10 @@ internal static partial class RegistrationEndpoints
     /// <summary>The body, up to <see cref="CheckInParser.MaxBodyBytes"/>; a larger one is refused, not read on.</summary>
     private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request)
     {
+        var tooLarge = $"body: larger than the {CheckInParser.MaxBodyBytes} bytes allowed";
         if (request.ContentLength > CheckInParser.MaxBodyBytes)
         {
-            throw new InvalidCheckInException($"body: {request.ContentLength} bytes is larger than the {CheckInParser.MaxBodyBytes} allowed");
+            throw new InvalidCheckInException(tooLarge);
         }
 
         var buffer = new byte[CheckInParser.MaxBodyBytes + 1];
@@ -120,7 +121,7 @@ internal static partial class RegistrationEndpoints
         }
 
         return length > CheckInParser.MaxBodyBytes
-            ? throw new InvalidCheckInException($"body: larger than the {CheckInParser.MaxBodyBytes} bytes allowed")
+            ? throw new InvalidCheckInException(tooLarge)
             : buffer.AsMemory(0, length);
     }
 

@@ -49,7 +49,6 @@ public sealed partial class ServiceViewCache
         }
 
         _metrics.CacheMiss();
-        SweepIdleViews(now);
         var refreshed = await RefreshAsync(service);
         return refreshed is null ? null : Answer(refreshed, now);
     }
@@ -146,6 +145,7 @@ public sealed partial class ServiceViewCache
             var now = _time.GetUtcNow();
             var view = new CachedView(hosts.ToImmutableSortedDictionary(host => host.Endpoint, host => host, StringComparer.Ordinal), now, now, Stale: false);
             _views[service] = view;
+            SweepIdleViews(now);
             return view;
         }
         catch (RegistrationStoreException)
@@ -192,7 +192,10 @@ public sealed partial class ServiceViewCache
         }
     }
 
-    /// <summary>Forgets views nobody has read for a host TTL, so that memory and the hosts gauge follow the services in use.</summary>
+    /// <summary>
+    /// Forgets views nobody has read for a host TTL, so that memory and the hosts gauge follow the services in use.
+    /// Runs only after a good read: while the store is down, every view is kept to answer from.
+    /// </summary>
     private void SweepIdleViews(DateTimeOffset now)
     {
         lock (_sweepLock)

@@ -7,6 +7,6 @@ public sealed record CheckIn(string IpAddress, int Port, string Revision, string
     public HostRegistration At(string service, DateTimeOffset now)
     {
         var stamp = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
-        return new HostRegistration(IpAddress, Port, stamp, Revision, service, ServiceRepoName, Tags);
+        return new HostRegistration(IpAddress, Port, stamp, Revision, service, Tags, ServiceRepoName);
     }
 }

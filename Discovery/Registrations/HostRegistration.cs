@@ -5,7 +5,7 @@ namespace ProxyMesh.Discovery.Registrations;
 /// <summary>
 /// One host of a service, as it last checked in. Serialized (snake_case, see <see cref="RegistrationJson"/>) it is
 /// the SDS v1 host object: <c>ip_address</c>, <c>port</c>, <c>last_check_in</c>, <c>revision</c>, <c>service</c>,
-/// <c>tags</c>.
+/// <c>tags</c>, and <c>service_repo_name</c> when the host gave one (lyft's field, kept for its agent).
 /// </summary>
 public sealed record HostRegistration(
     string IpAddress,
@@ -13,8 +13,8 @@ public sealed record HostRegistration(
     [property: JsonConverter(typeof(UtcTimestampJsonConverter))] DateTimeOffset LastCheckIn,
     string Revision,
     string Service,
-    string? ServiceRepoName,
-    HostTags Tags)
+    HostTags Tags,
+    string? ServiceRepoName = null)
 {
     /// <summary>The host within its service, <c>ip:port</c>: the store's sort key.</summary>
     [JsonIgnore]

@@ -70,13 +70,13 @@ internal static class DynamoDbHostItem
             DateTimeOffset.FromUnixTimeMilliseconds(lastCheckIn),
             String(item, Revision) ?? "",
             service,
-            String(item, ServiceRepoName),
             new HostTags(
                 String(tags, "az"),
                 String(tags, "region"),
                 String(tags, "instance_id"),
                 tags.TryGetValue("canary", out var canary) ? canary.BOOL : null,
-                Integer(tags, "load_balancing_weight") is { } weight ? (int)weight : null));
+                Integer(tags, "load_balancing_weight") is { } weight ? (int)weight : null),
+            String(item, ServiceRepoName));
     }
 
     private static Dictionary<string, AttributeValue> TagsMap(HostTags tags)

@@ -5,7 +5,7 @@ using System.Text;
 
 namespace ProxyMesh.Proxy.Tests.Infrastructure;
 
-/// <summary>The real ProxyMesh executable in a child process, started as a user would start it.</summary>
+/// <summary>A real ProxyMesh executable (the proxy by default, or the discovery service) in a child process, started as a user would start it.</summary>
 public sealed class ProxyProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -43,7 +43,11 @@ public sealed class ProxyProcess : IAsyncDisposable
         }
     }
 
-    public static ProxyProcess Start(string workingDirectory, string[] args, IDictionary<string, string>? environment = null)
+    public const string ProxyAssembly = "ProxyMesh.Proxy.dll";
+    public const string DiscoveryAssembly = "ProxyMesh.Discovery.dll";
+
+    /// <param name="executable">The assembly to run from the test output folder: <see cref="ProxyAssembly"/> or <see cref="DiscoveryAssembly"/>.</param>
+    public static ProxyProcess Start(string workingDirectory, string[] args, IDictionary<string, string>? environment = null, string executable = ProxyAssembly)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -52,7 +56,7 @@ public sealed class ProxyProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ProxyMesh.Proxy.dll"));
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, executable));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
