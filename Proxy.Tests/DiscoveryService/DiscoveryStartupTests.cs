@@ -86,6 +86,11 @@ public sealed class DiscoveryStartupTests : IDisposable
         { ["--config", "broken.json"], new(), "Discovery: invalid configuration: --config: invalid JSON in '" },
         { ["--config", "missing.json"], new(), "Discovery: invalid configuration: --config: file '" },
         { [], new() { ["Discovery__Embedded__Path"] = "corrupt.json" }, "Discovery: invalid configuration: Discovery:Embedded:Path: '" },
+        {
+            ["--Discovery:Store=DynamoDb", "--Discovery:DynamoDb:ServiceUrl=http://127.0.0.1:1", "--Discovery:DynamoDb:CreateTable=true"],
+            new(),
+            "Discovery: cannot start: Discovery:DynamoDb:CreateTable: cannot create table 'proxymesh-registrations': DynamoDB unreachable"
+        },
     };
 
     [Theory]
