@@ -8,7 +8,7 @@ namespace ProxyMesh.Proxy.Tests.DiscoveryService;
 /// <summary>DynamoDB goes down mid-run (dynalite killed) and comes back (restarted on the same port with its data).</summary>
 public sealed class DynamoDbOutageTests
 {
-    private readonly FakeTimeProvider _clock = new(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+    private readonly FakeTimeProvider _clock = RegistryBehaviourTests.NewClock();
 
     [Fact]
     public async Task Reads_answer_the_last_view_marked_stale_during_an_outage_and_recover_when_the_store_returns()

@@ -11,7 +11,10 @@ namespace ProxyMesh.Proxy.Tests.DiscoveryService;
 /// </summary>
 public abstract class RegistryBehaviourTests
 {
-    protected FakeTimeProvider Clock { get; } = new(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+    protected FakeTimeProvider Clock { get; } = NewClock();
+
+    /// <summary>A fake clock at the current time, to the millisecond (what the service stamps check-ins with).</summary>
+    internal static FakeTimeProvider NewClock() => new(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
 
     /// <summary>The store's own settings (Discovery:Store and what it needs).</summary>
     protected abstract Dictionary<string, string?> StoreSettings();
