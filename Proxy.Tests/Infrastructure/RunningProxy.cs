@@ -33,12 +33,14 @@ public sealed class RunningProxy : IAsyncDisposable
 
     public Uri Admin => Listeners.UriOf("admin");
 
-    public static async Task<RunningProxy> StartAsync(ProxyConfig config, params string[] args)
+    public static Task<RunningProxy> StartAsync(ProxyConfig config, params string[] args) => StartAsync(config, null, args);
+
+    public static async Task<RunningProxy> StartAsync(ProxyConfig config, Action<IServiceCollection>? replaceServices, params string[] args)
     {
         var directory = Path.Combine(Path.GetTempPath(), "proxymesh-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         await File.WriteAllTextAsync(Path.Combine(directory, "appsettings.json"), config.ToJson());
-        var app = ProxyMeshApplication.Build(args, directory);
+        var app = ProxyMeshApplication.Build(args, directory, replaceServices);
         await app.StartAsync();
         return new RunningProxy(app, directory);
     }
