@@ -111,7 +111,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
             while (!cancellationToken.IsCancellationRequested)
             {
                 failing = await PollOnceAsync(target, membership, failing, cancellationToken);
-                await Task.Delay(NextDelay(), _time, cancellationToken);
+                await Task.Delay(JitteredInterval(_options.CurrentValue.RefreshInterval, _random), _time, cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -121,11 +121,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
     }
 
     /// <summary>The refresh interval plus uniform jitter in [0, interval].</summary>
-    internal TimeSpan NextDelay()
-    {
-        var interval = _options.CurrentValue.RefreshInterval;
-        return interval + (interval * _random.NextDouble());
-    }
+    internal static TimeSpan JitteredInterval(TimeSpan interval, Random random) => interval + (interval * random.NextDouble());
 
     /// <returns>Why the cluster's discovery is failing now, or null when it is not.</returns>
     private async Task<string?> PollOnceAsync(DiscoveryTarget target, DiscoveredMembership membership, string? failing, CancellationToken cancellationToken)
