@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
@@ -41,20 +40,6 @@ public sealed class DiscoveryScheduleTests
             time.Advance(TimeSpan.FromMilliseconds(1));
             var expected = poll;
             await Eventually.AssertAsync(() => Task.FromResult(discovery.ReadsOf("orders") == expected), $"poll {poll} after 45 s");
-        }
-    }
-
-    /// <summary>A fake clock that tells how many timers were set for a given due time.</summary>
-    private sealed class WatchedTimeProvider() : FakeTimeProvider(DateTimeOffset.UtcNow)
-    {
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<TimeSpan, int> _timers = new();
-
-        public int TimersDue(TimeSpan dueTime) => _timers.GetValueOrDefault(dueTime);
-
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            _timers.AddOrUpdate(dueTime, 1, (_, count) => count + 1);
-            return base.CreateTimer(callback, state, dueTime, period);
         }
     }
 }

@@ -79,7 +79,8 @@ internal sealed partial class RegistrationAgent : BackgroundService
             }
             else if (state == ServerState.Draining && _registered)
             {
-                await DeregisterAsync(stoppingToken);
+                // Not cancelled by stopping: shutdown drains first, and this is the deregistration it waits for.
+                await DeregisterAsync(CancellationToken.None);
             }
 
             var retryDeregistration = state == ServerState.Draining && _registered;
