@@ -45,8 +45,16 @@ public sealed class RunningProxy : IAsyncDisposable
         return new RunningProxy(app, directory);
     }
 
-    /// <summary>Rewrites appsettings.json as an editor would; the proxy reloads it on its own.</summary>
-    public Task RewriteSettingsAsync(string json) => File.WriteAllTextAsync(SettingsPath, json);
+    /// <summary>
+    /// Replaces appsettings.json atomically, as deployment tools do (write aside, then rename); the proxy reloads it on
+    /// its own. An in-place rewrite can be read half-written, which the proxy would rightly reject.
+    /// </summary>
+    public async Task RewriteSettingsAsync(string json)
+    {
+        var aside = SettingsPath + ".new";
+        await File.WriteAllTextAsync(aside, json);
+        File.Move(aside, SettingsPath, overwrite: true);
+    }
 
     public Task RewriteSettingsAsync(ProxyConfig config) => RewriteSettingsAsync(config.ToJson());
 
