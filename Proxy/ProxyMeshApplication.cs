@@ -27,6 +27,7 @@ public static class ProxyMeshApplication
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
+        app.UseProxyMeshObservability();
         app.MapProxyMeshAdmin();
         app.MapProxyMeshMetrics();
         app.MapProxyMeshRoutes();

@@ -1,24 +1,57 @@
+using Microsoft.Extensions.Options;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyMesh.Proxy.Observability;
 
 public static class ObservabilityServiceCollectionExtensions
 {
-    /// <summary>A metrics registry per proxy instance, so that several proxies in one process keep separate stats.</summary>
+    /// <summary>
+    /// Stats for every hop: a metrics registry per proxy instance (so several proxies in one process keep separate
+    /// stats) whose series all carry the sidecar's identity as <c>source_service</c> and <c>source_zone</c>.
+    /// </summary>
     public static IServiceCollection AddProxyMeshObservability(this IServiceCollection services)
     {
-        services.AddSingleton(_ => Metrics.NewCustomRegistry());
+        services.AddSingleton(provider =>
+        {
+            var mesh = provider.GetRequiredService<IOptions<ProxyMeshOptions>>().Value;
+            var registry = Metrics.NewCustomRegistry();
+            registry.SetStaticLabels(new Dictionary<string, string>
+            {
+                ["source_service"] = mesh.ServiceName,
+                ["source_zone"] = mesh.Zone,
+            });
+            DotNetStats.Register(registry);
+            return registry;
+        });
         services.AddSingleton<ConfigUpdateMetrics>();
+        services.AddSingleton<DownstreamStats>();
+        services.AddSingleton<UpstreamStats>();
+        services.AddSingleton<UpstreamConnectionStats>();
+        services.AddSingleton<IForwarderHttpClientFactory, InstrumentedForwarderHttpClientFactory>();
         return services;
     }
 
-    /// <summary><c>GET /metrics</c> on the admin listener, in Prometheus text format.</summary>
+    /// <summary>Downstream request stats, for every listener.</summary>
+    public static IApplicationBuilder UseProxyMeshObservability(this IApplicationBuilder app) =>
+        app.UseMiddleware<DownstreamStatsMiddleware>();
+
+    /// <summary>The proxy pipeline's first step: upstream request stats per cluster and route.</summary>
+    public static IReverseProxyApplicationBuilder UseUpstreamStats(this IReverseProxyApplicationBuilder proxy)
+    {
+        proxy.UseMiddleware<UpstreamStatsMiddleware>();
+        return proxy;
+    }
+
+    /// <summary><c>GET /metrics</c> (Prometheus text format) and <c>GET /stats</c> (Envoy-style text) on the admin listener.</summary>
     public static IEndpointRouteBuilder MapProxyMeshMetrics(this IEndpointRouteBuilder endpoints)
     {
+        var registry = endpoints.ServiceProvider.GetRequiredService<CollectorRegistry>();
         endpoints.ServiceProvider.GetRequiredService<ConfigUpdateMetrics>();
-        endpoints.MapMetrics("/metrics", endpoints.ServiceProvider.GetRequiredService<CollectorRegistry>())
+        endpoints.MapMetrics("/metrics", registry).WithMetadata(ListenerBinding.Admin);
+        endpoints.MapGet("/stats", (HttpContext context) => StatsTextView.WriteAsync(registry, context.Response, context.RequestAborted))
             .WithMetadata(ListenerBinding.Admin);
         return endpoints;
     }
