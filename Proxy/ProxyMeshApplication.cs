@@ -18,7 +18,7 @@ public static class ProxyMeshApplication
     {
         var builder = CreateBuilder(args, contentRoot);
         var configuration = builder.AddProxyMeshConfiguration(args);
-        builder.Services.AddProxyMeshObservability();
+        builder.Services.AddProxyMeshObservability(configuration);
         builder.Services.AddProxyMeshListeners();
         builder.Services.AddProxyMeshRouting(configuration);
         builder.Services.AddProxyMeshDiscovery(configuration);

@@ -2,7 +2,10 @@ using Microsoft.Extensions.Options;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.Observability.AccessLog;
+using ProxyMesh.Proxy.Observability.Tracing;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace ProxyMesh.Proxy.Observability;
 
@@ -12,8 +15,15 @@ public static class ObservabilityServiceCollectionExtensions
     /// Stats for every hop: a metrics registry per proxy instance (so several proxies in one process keep separate
     /// stats) whose series all carry the sidecar's identity as <c>source_service</c> and <c>source_zone</c>.
     /// </summary>
-    public static IServiceCollection AddProxyMeshObservability(this IServiceCollection services)
+    public static IServiceCollection AddProxyMeshObservability(this IServiceCollection services, IConfiguration validatedConfiguration)
     {
+        services.AddSingleton<IConfigurationValidator, ObservabilityConfigValidator>();
+        services.AddSingleton<ITransformProvider, RequestIdTransformProvider>();
+        services.AddOptions<AccessLogOptions>().Bind(validatedConfiguration.GetSection(AccessLogOptions.SectionName));
+        services.AddSingleton<AccessLogQueue>();
+        services.AddHostedService<AccessLogWriter>();
+        services.AddProxyMeshTracing(validatedConfiguration);
+
         services.AddSingleton(provider =>
         {
             var mesh = provider.GetRequiredService<IOptions<ProxyMeshOptions>>().Value;
@@ -34,9 +44,18 @@ public static class ObservabilityServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Downstream request stats, for every listener.</summary>
-    public static IApplicationBuilder UseProxyMeshObservability(this IApplicationBuilder app) =>
+    /// <summary>Request ids, downstream request stats and the access log, for every request.</summary>
+    public static IApplicationBuilder UseProxyMeshObservability(this IApplicationBuilder app)
+    {
+        app.UseMiddleware<RequestIdMiddleware>();
         app.UseMiddleware<DownstreamStatsMiddleware>();
+        if (app.ApplicationServices.GetRequiredService<IOptions<AccessLogOptions>>().Value.Enabled)
+        {
+            app.UseMiddleware<AccessLogMiddleware>();
+        }
+
+        return app;
+    }
 
     /// <summary>The proxy pipeline's first step: upstream request stats per cluster and route.</summary>
     public static IReverseProxyApplicationBuilder UseUpstreamStats(this IReverseProxyApplicationBuilder proxy)
