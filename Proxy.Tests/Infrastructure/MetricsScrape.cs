@@ -61,4 +61,15 @@ public static class MetricsScrape
 
         return parsed;
     }
+
+    /// <summary>
+    /// Waits until a sample reaches the expected value: stats are recorded as a request unwinds through the proxy,
+    /// which can be just after the client has read the whole response.
+    /// </summary>
+    public static async Task AssertEventuallyAsync(RunningProxy proxy, string name, string? labels, double expected)
+    {
+        double? actual = null;
+        var reached = await Eventually.TrueAsync(async () => (actual = await SampleAsync(proxy, name, labels) ?? 0) == expected);
+        Assert.True(reached, $"{name}{{{labels}}}: expected {expected}, was {actual}");
+    }
 }

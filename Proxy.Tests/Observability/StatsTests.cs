@@ -67,24 +67,24 @@ public sealed class StatsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadGateway, (await client.GetAsync("/nowhere/x")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/unrouted")).StatusCode);
 
-        Assert.Equal(3, await Value("proxymesh_upstream_rq_total", "cluster=\"app\",route=\"app\",response_code=\"200\",response_code_class=\"2xx\""));
-        Assert.Equal(2, await Value("proxymesh_upstream_rq_total", "cluster=\"app\",route=\"app\",response_code=\"500\",response_code_class=\"5xx\""));
-        Assert.Equal(1, await Value("proxymesh_upstream_rq_total", "cluster=\"app\",route=\"slow\",response_code=\"504\",response_code_class=\"5xx\""));
-        Assert.Equal(1, await Value("proxymesh_upstream_rq_timeout_total", "cluster=\"app\",route=\"slow\""));
-        Assert.Equal(0, await Value("proxymesh_upstream_rq_timeout_total", "cluster=\"app\",route=\"app\""));
-        Assert.Equal(1, await Value("proxymesh_upstream_rq_total", "cluster=\"nowhere\",route=\"nowhere\",response_code=\"502\",response_code_class=\"5xx\""));
-        Assert.Equal(1, await Value("proxymesh_upstream_cx_connect_fail_total", "cluster=\"nowhere\""));
-        Assert.Equal(5, await Value("proxymesh_upstream_rq_time_seconds_count", "cluster=\"app\",route=\"app\""));
-        Assert.Equal(5, await Value("proxymesh_upstream_rq_time_seconds_bucket", "cluster=\"app\",route=\"app\",le=\"+Inf\""));
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_total", "cluster=\"app\",route=\"app\",response_code=\"200\",response_code_class=\"2xx\"", 3);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_total", "cluster=\"app\",route=\"app\",response_code=\"500\",response_code_class=\"5xx\"", 2);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_total", "cluster=\"app\",route=\"slow\",response_code=\"504\",response_code_class=\"5xx\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_timeout_total", "cluster=\"app\",route=\"slow\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_timeout_total", "cluster=\"app\",route=\"app\"", 0);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_total", "cluster=\"nowhere\",route=\"nowhere\",response_code=\"502\",response_code_class=\"5xx\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_cx_connect_fail_total", "cluster=\"nowhere\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_time_seconds_count", "cluster=\"app\",route=\"app\"", 5);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_time_seconds_bucket", "cluster=\"app\",route=\"app\",le=\"+Inf\"", 5);
         Assert.True(await Value("proxymesh_upstream_cx_tx_bytes_total", "cluster=\"app\"") > 0);
         Assert.True(await Value("proxymesh_upstream_cx_rx_bytes_total", "cluster=\"app\"") > 0);
         Assert.InRange(await Value("proxymesh_upstream_cx_total", "cluster=\"app\""), 1, 3);
 
-        Assert.Equal(3, await Value("proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"2xx\""));
-        Assert.Equal(4, await Value("proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"5xx\""));
-        Assert.Equal(1, await Value("proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"4xx\""));
-        Assert.Equal(8, await Value("proxymesh_downstream_rq_time_seconds_count", "listener=\"ingress\""));
-        Assert.Equal(1, await Value("proxymesh_downstream_cx_total", "listener=\"ingress\""));
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"2xx\"", 3);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"5xx\"", 4);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"4xx\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_downstream_rq_time_seconds_count", "listener=\"ingress\"", 8);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_downstream_cx_total", "listener=\"ingress\"", 1);
     }
 
     [Fact]
@@ -110,6 +110,7 @@ public sealed class StatsTests : IAsyncLifetime
         using var client = Clients.Http1(_proxy.Ingress);
         await client.GetAsync("/app/ok");
         await client.GetAsync("/app/fail");
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_time_seconds_count", "cluster=\"app\",route=\"app\"", 2);
         using var admin = Clients.Http1(_proxy.Admin);
         var stats = await admin.GetStringAsync("/stats");
         Assert.Contains("cluster.app.route.app.upstream_rq_2xx: 1\n", stats, StringComparison.Ordinal);
