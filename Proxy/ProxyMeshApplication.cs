@@ -1,5 +1,6 @@
 using ProxyMesh.Proxy.Admin;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Routing;
@@ -9,18 +10,24 @@ namespace ProxyMesh.Proxy;
 /// <summary>Composes the sidecar: one <c>Add…</c> per capability, then its middleware and endpoints.</summary>
 public static class ProxyMeshApplication
 {
+    /// <param name="args">Command-line arguments.</param>
+    /// <param name="contentRoot">Where appsettings.json is read from; the current directory by default.</param>
+    /// <param name="replaceServices">Swaps in services such as a fake <see cref="TimeProvider"/>, as tests do.</param>
     /// <exception cref="InvalidConfigurationException">The configuration cannot be served.</exception>
-    public static WebApplication Build(string[] args, string? contentRoot = null)
+    public static WebApplication Build(string[] args, string? contentRoot = null, Action<IServiceCollection>? replaceServices = null)
     {
         var builder = CreateBuilder(args, contentRoot);
         var configuration = builder.AddProxyMeshConfiguration(args);
-        builder.Services.AddProxyMeshObservability();
+        builder.Services.AddProxyMeshObservability(configuration);
         builder.Services.AddProxyMeshListeners();
         builder.Services.AddProxyMeshRouting(configuration);
+        builder.Services.AddProxyMeshDiscovery(configuration);
         builder.Services.AddProxyMeshAdmin();
+        replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
+        app.UseProxyMeshObservability();
         app.MapProxyMeshAdmin();
         app.MapProxyMeshMetrics();
         app.MapProxyMeshRoutes();

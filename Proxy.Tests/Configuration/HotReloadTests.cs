@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
@@ -38,8 +37,8 @@ public sealed class HotReloadTests : IAsyncLifetime
 
         await Eventually.AssertAsync(async () => await BackendAt(client, "/v2/x") == "green", "the new route serves");
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/app/x")).StatusCode);
-        Assert.Equal(1, await MetricAsync(proxy, "proxymesh_config_update_success_total"));
-        Assert.Equal(0, await MetricAsync(proxy, "proxymesh_config_update_rejected_total"));
+        await Eventually.AssertAsync(async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_success_total") == 1, "the reload is counted");
+        Assert.Equal(0, await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_rejected_total"));
     }
 
     public static TheoryData<string, string> BadReloads => new()
@@ -60,9 +59,9 @@ public sealed class HotReloadTests : IAsyncLifetime
 
         await proxy.RewriteSettingsAsync(Config("blue").ToJsonWith(badSettings));
 
-        await Eventually.AssertAsync(async () => await MetricAsync(proxy, "proxymesh_config_update_rejected_total") == 1, $"the {what} reload is rejected");
+        await Eventually.AssertAsync(async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_rejected_total") == 1, $"the {what} reload is rejected");
         Assert.Equal("blue", await BackendAt(client, "/app/x"));
-        Assert.Equal(0, await MetricAsync(proxy, "proxymesh_config_update_success_total"));
+        Assert.Equal(0, await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_success_total"));
 
         await proxy.RewriteSettingsAsync(Config("green"));
         await Eventually.AssertAsync(async () => await BackendAt(client, "/app/x") == "green", "a good reload after a bad one applies");
@@ -76,7 +75,7 @@ public sealed class HotReloadTests : IAsyncLifetime
 
         File.Delete(proxy.SettingsPath);
 
-        await Eventually.AssertAsync(async () => await MetricAsync(proxy, "proxymesh_config_update_rejected_total") == 1, "the deletion is rejected");
+        await Eventually.AssertAsync(async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_rejected_total") == 1, "the deletion is rejected");
         Assert.Equal("blue", await BackendAt(client, "/app/x"));
     }
 
@@ -105,21 +104,5 @@ public sealed class HotReloadTests : IAsyncLifetime
     {
         using var response = await client.GetAsync(path);
         return response.StatusCode == HttpStatusCode.OK ? response.Headers.GetValues("x-backend").Single() : $"status {(int)response.StatusCode}";
-    }
-
-    /// <summary>Reads one unlabelled sample from the admin listener's Prometheus text.</summary>
-    internal static async Task<double> MetricAsync(RunningProxy proxy, string name)
-    {
-        using var admin = Clients.Http1(proxy.Admin);
-        var text = await admin.GetStringAsync("/metrics");
-        foreach (var line in text.Split('\n'))
-        {
-            if (line.StartsWith(name + " ", StringComparison.Ordinal))
-            {
-                return double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException($"No sample for {name} in /metrics");
     }
 }

@@ -23,6 +23,12 @@ public sealed class StartupValidationTests : IDisposable
         { """{"ReverseProxy":{"Clusters":{"c1":{"Destinations":{"d":{"Address":"not a url"}}}}}}""", "ReverseProxy:Clusters:c1:Destinations:d:Address: 'not a url' is not an absolute" },
         { """{"ReverseProxy":{"Routes":{"r1":{"ClusterId":"c1","Match":{"Path":"/x"},"Metadata":{"ProxyMesh.Listeners":"sideways"}}},"Clusters":{"c1":{"Destinations":{"d":{"Address":"http://127.0.0.1:1"}}}}}}""", "ReverseProxy:Routes:r1:Metadata:ProxyMesh.Listeners: there is no listener named 'sideways'" },
         { """{"ProxyMesh": """, "appsettings.json: invalid JSON: " },
+        { """{"ReverseProxy":{"Clusters":{"orders":{"Metadata":{"ProxyMesh.Discovery":"orders"}}}}}""", "ReverseProxy:Clusters:orders:Metadata:ProxyMesh.Discovery: discovery clusters need ProxyMesh:Discovery:Url" },
+        { """{"ProxyMesh":{"Discovery":{"Url":"http://127.0.0.1:1"}},"ReverseProxy":{"Clusters":{"orders":{"Metadata":{"ProxyMesh.Discovery":"orders"},"Destinations":{"d":{"Address":"http://127.0.0.1:2"}}}}}}""", "ReverseProxy:Clusters:orders:Destinations: a discovery cluster gets its destinations from discovery" },
+        { """{"ProxyMesh":{"Discovery":{"Url":"http://127.0.0.1:1"}},"ReverseProxy":{"Clusters":{"orders":{"Metadata":{"ProxyMesh.Discovery":"orders/../x"}}}}}""", "ReverseProxy:Clusters:orders:Metadata:ProxyMesh.Discovery: 'orders/../x' is not a service name" },
+        { """{"ProxyMesh":{"Discovery":{"RefreshInterval":"-00:00:01"}}}""", "ProxyMesh:Discovery:RefreshInterval: must be positive" },
+        { """{"ProxyMesh":{"Registration":{"Ip":"my-host","Port":10000,"DiscoveryUrl":"http://127.0.0.1:1"}}}""", "ProxyMesh:Registration:Ip: 'my-host' is not an IP address" },
+        { """{"ProxyMesh":{"Registration":{"Ip":"10.0.0.1","Port":10000}}}""", "ProxyMesh:Registration:DiscoveryUrl: needs an absolute http:// URL" },
     };
 
     [Theory]

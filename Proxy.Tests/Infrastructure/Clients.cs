@@ -18,4 +18,8 @@ public static class Clients
         DefaultRequestVersion = HttpVersion.Version20,
         DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
     };
+
+    /// <summary>A request message in the client's protocol version (SendAsync ignores the client's defaults).</summary>
+    public static HttpRequestMessage Request(this HttpClient client, HttpMethod method, string path) =>
+        new(method, path) { Version = client.DefaultRequestVersion, VersionPolicy = client.DefaultVersionPolicy };
 }

@@ -50,6 +50,20 @@ public sealed class ProxyConfig
 
     public ProxyConfig Cluster(string id, string address, bool http2 = false) => Cluster(id, [address], http2);
 
+    /// <summary>A cluster whose destinations come from discovery of <paramref name="service"/>.</summary>
+    public ProxyConfig DiscoveryCluster(string id, string service, string discoveryUrl, TimeSpan? refreshInterval = null)
+    {
+        Clusters[id] = new JsonObject { ["Metadata"] = new JsonObject { ["ProxyMesh.Discovery"] = service } };
+        var discovery = new JsonObject { ["Url"] = discoveryUrl };
+        if (refreshInterval is { } interval)
+        {
+            discovery["RefreshInterval"] = interval.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        Root["ProxyMesh"]!["Discovery"] = discovery;
+        return this;
+    }
+
     public ProxyConfig Route(string id, string cluster, string path = "/{**catch-all}", string? listeners = null, string[]? hosts = null)
     {
         var match = new JsonObject { ["Path"] = path };

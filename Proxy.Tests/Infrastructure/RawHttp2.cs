@@ -41,19 +41,37 @@ public static class RawHttp2
     /// <summary>Collects the DATA frames of one stream until END_STREAM; acknowledges nothing else.</summary>
     public static async Task<byte[]> ReadResponseBodyAsync(Stream stream, int streamId)
     {
-        var body = new MemoryStream();
+        var outcome = (await ReadStreamsAsync(stream, streamId))[streamId];
+        return outcome.ResetCode is { } code
+            ? throw new InvalidOperationException($"Stream ended by frame type {RstStreamType}, error code {code}")
+            : outcome.Body;
+    }
+
+    /// <summary>
+    /// Reads frames until every given stream has ended, by END_STREAM or RST_STREAM; streams are served concurrently,
+    /// so their frames interleave.
+    /// </summary>
+    public static async Task<Dictionary<int, (byte[] Body, uint? ResetCode)>> ReadStreamsAsync(Stream stream, params int[] streamIds)
+    {
+        var bodies = streamIds.ToDictionary(id => id, _ => new MemoryStream());
+        var ended = new Dictionary<int, (byte[] Body, uint? ResetCode)>();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (true)
+        while (ended.Count < streamIds.Length)
         {
             var frame = await ReadFrameAsync(stream).WaitAsync(timeout.Token);
-            if (frame.Type is GoAwayType || (frame.Type is RstStreamType && frame.StreamId == streamId))
+            if (frame.Type == GoAwayType)
             {
-                var errorCode = frame.Payload.Length >= 4 ? BinaryPrimitives.ReadUInt32BigEndian(frame.Payload.AsSpan(frame.Type == GoAwayType ? 4 : 0)) : 0;
-                throw new InvalidOperationException($"Stream ended by frame type {frame.Type}, error code {errorCode}");
+                throw new InvalidOperationException($"Connection ended by GOAWAY, error code {BinaryPrimitives.ReadUInt32BigEndian(frame.Payload.AsSpan(4))}");
             }
 
-            if (frame.StreamId != streamId)
+            if (!bodies.TryGetValue(frame.StreamId, out var body) || ended.ContainsKey(frame.StreamId))
             {
+                continue;
+            }
+
+            if (frame.Type == RstStreamType)
+            {
+                ended[frame.StreamId] = (body.ToArray(), BinaryPrimitives.ReadUInt32BigEndian(frame.Payload));
                 continue;
             }
 
@@ -64,9 +82,11 @@ public static class RawHttp2
 
             if ((frame.Type is DataType or HeadersType) && (frame.Flags & 0x1) != 0)
             {
-                return body.ToArray();
+                ended[frame.StreamId] = (body.ToArray(), null);
             }
         }
+
+        return ended;
     }
 
     private static void Literal(List<byte> block, string name, string value)

@@ -33,18 +33,28 @@ public sealed class RunningProxy : IAsyncDisposable
 
     public Uri Admin => Listeners.UriOf("admin");
 
-    public static async Task<RunningProxy> StartAsync(ProxyConfig config, params string[] args)
+    public static Task<RunningProxy> StartAsync(ProxyConfig config, params string[] args) => StartAsync(config, null, args);
+
+    public static async Task<RunningProxy> StartAsync(ProxyConfig config, Action<IServiceCollection>? replaceServices, params string[] args)
     {
         var directory = Path.Combine(Path.GetTempPath(), "proxymesh-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         await File.WriteAllTextAsync(Path.Combine(directory, "appsettings.json"), config.ToJson());
-        var app = ProxyMeshApplication.Build(args, directory);
+        var app = ProxyMeshApplication.Build(args, directory, replaceServices);
         await app.StartAsync();
         return new RunningProxy(app, directory);
     }
 
-    /// <summary>Rewrites appsettings.json as an editor would; the proxy reloads it on its own.</summary>
-    public Task RewriteSettingsAsync(string json) => File.WriteAllTextAsync(SettingsPath, json);
+    /// <summary>
+    /// Replaces appsettings.json atomically, as deployment tools do (write aside, then rename); the proxy reloads it on
+    /// its own. An in-place rewrite can be read half-written, which the proxy would rightly reject.
+    /// </summary>
+    public async Task RewriteSettingsAsync(string json)
+    {
+        var aside = SettingsPath + ".new";
+        await File.WriteAllTextAsync(aside, json);
+        File.Move(aside, SettingsPath, overwrite: true);
+    }
 
     public Task RewriteSettingsAsync(ProxyConfig config) => RewriteSettingsAsync(config.ToJson());
 

@@ -110,10 +110,10 @@ public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
         await stream.WriteAsync(RawHttp2.GetRequest(streamId: 3, scheme: "http", authority: "localhost", path: "/"));
         await stream.FlushAsync();
 
-        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => RawHttp2.ReadResponseBodyAsync(stream, streamId: 1));
-        Assert.Equal("Stream ended by frame type 3, error code 1", refused.Message);
-        var body = await RawHttp2.ReadResponseBodyAsync(stream, streamId: 3);
-        Assert.Equal("HTTP/2|http|False|True|True|True", Encoding.UTF8.GetString(body));
+        var streams = await RawHttp2.ReadStreamsAsync(stream, 1, 3);
+        Assert.Equal(1u, streams[1].ResetCode); // PROTOCOL_ERROR
+        Assert.Null(streams[3].ResetCode);
+        Assert.Equal("HTTP/2|http|False|True|True|True", Encoding.UTF8.GetString(streams[3].Body));
     }
 
     [Fact]

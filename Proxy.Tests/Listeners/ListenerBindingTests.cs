@@ -78,15 +78,18 @@ public sealed class ListenerBindingTests : IAsyncLifetime
 
     private static async Task<string> BackendOf(HttpClient client, string path, string host)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path) { Headers = { Host = host } };
+        using var request = client.Request(HttpMethod.Get, path);
+        request.Headers.Host = host;
         using var response = await client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(client.DefaultRequestVersion, response.Version);
         return response.Headers.GetValues("x-backend").Single();
     }
 
     private static async Task<HttpStatusCode> StatusOf(HttpClient client, string path, string host)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path) { Headers = { Host = host } };
+        using var request = client.Request(HttpMethod.Get, path);
+        request.Headers.Host = host;
         using var response = await client.SendAsync(request);
         return response.StatusCode;
     }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Primitives;
+
 namespace ProxyMesh.Proxy.Admin;
 
 /// <summary>
@@ -5,9 +7,11 @@ namespace ProxyMesh.Proxy.Admin;
 /// draining after <c>POST /healthcheck/fail</c> or once shutdown begins. Draining only fails <c>/ready</c>:
 /// requests keep being served until the process stops, so in-flight and late callers are never cut off.
 /// </summary>
-public sealed class ProxyLifecycle(TimeProvider time)
+public sealed class ProxyLifecycle(TimeProvider time) : IDisposable
 {
     private readonly long _startTimestamp = time.GetTimestamp();
+    private readonly Lock _changeLock = new();
+    private CancellationTokenSource _changed = new();
     private volatile bool _started;
     private volatile bool _healthCheckFailed;
     private volatile bool _stopping;
@@ -19,15 +23,61 @@ public sealed class ProxyLifecycle(TimeProvider time)
 
     public TimeSpan Uptime => time.GetElapsedTime(_startTimestamp);
 
-    public void MarkStarted() => _started = true;
+    /// <summary>Fires when <see cref="State"/> may have changed.</summary>
+    public IChangeToken GetChangeToken()
+    {
+        lock (_changeLock)
+        {
+            return new CancellationChangeToken(_changed.Token);
+        }
+    }
 
-    public void MarkStopping() => _stopping = true;
+    public void MarkStarted()
+    {
+        _started = true;
+        NotifyChanged();
+    }
+
+    public void MarkStopping()
+    {
+        _stopping = true;
+        NotifyChanged();
+    }
 
     /// <summary>Envoy's <c>/healthcheck/fail</c>: report not ready so that callers stop sending new work.</summary>
-    public void FailHealthChecks() => _healthCheckFailed = true;
+    public void FailHealthChecks()
+    {
+        _healthCheckFailed = true;
+        NotifyChanged();
+    }
 
     /// <summary>Envoy's <c>/healthcheck/ok</c>: undo <see cref="FailHealthChecks"/>.</summary>
-    public void RestoreHealthChecks() => _healthCheckFailed = false;
+    public void RestoreHealthChecks()
+    {
+        _healthCheckFailed = false;
+        NotifyChanged();
+    }
+
+    private void NotifyChanged()
+    {
+        CancellationTokenSource previous;
+        lock (_changeLock)
+        {
+            previous = _changed;
+            _changed = new CancellationTokenSource();
+        }
+
+        previous.Cancel();
+        previous.Dispose();
+    }
+
+    public void Dispose()
+    {
+        lock (_changeLock)
+        {
+            _changed.Dispose();
+        }
+    }
 
     public static string Describe(ServerState state) => state switch
     {

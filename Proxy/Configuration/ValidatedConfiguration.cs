@@ -72,8 +72,9 @@ public sealed class ValidatedConfiguration : IDisposable
                 return;
             }
 
-            _snapshot.Replace(candidate);
+            // Counted first: applying it can make the new routes serve before this thread returns.
             _stats.RecordSuccess();
+            _snapshot.Replace(candidate);
         }
     }
 

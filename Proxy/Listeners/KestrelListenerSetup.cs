@@ -2,11 +2,13 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Observability;
 
 namespace ProxyMesh.Proxy.Listeners;
 
 /// <summary>Binds Kestrel to the configured traffic listeners and the admin listener.</summary>
-internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound) : IConfigureOptions<KestrelServerOptions>
+internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats)
+    : IConfigureOptions<KestrelServerOptions>
 {
     public void Configure(KestrelServerOptions kestrel)
     {
@@ -38,10 +40,20 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
                 listenOptions.Protocols = listener.Protocols;
             }
 
-            listenOptions.Use(next => connection =>
+            var series = stats.For(feature.Name);
+            listenOptions.Use(next => async connection =>
             {
                 connection.Features.Set(feature);
-                return next(connection);
+                series.Connections.Inc();
+                series.ActiveConnections.Inc();
+                try
+                {
+                    await next(connection);
+                }
+                finally
+                {
+                    series.ActiveConnections.Dec();
+                }
             });
             if (certificate is not null)
             {

@@ -1,24 +1,76 @@
+using Microsoft.Extensions.Options;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.Observability.AccessLog;
+using ProxyMesh.Proxy.Observability.Tracing;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace ProxyMesh.Proxy.Observability;
 
 public static class ObservabilityServiceCollectionExtensions
 {
-    /// <summary>A metrics registry per proxy instance, so that several proxies in one process keep separate stats.</summary>
-    public static IServiceCollection AddProxyMeshObservability(this IServiceCollection services)
+    /// <summary>
+    /// Stats for every hop: a metrics registry per proxy instance (so several proxies in one process keep separate
+    /// stats) whose series all carry the sidecar's identity as <c>source_service</c> and <c>source_zone</c>.
+    /// </summary>
+    public static IServiceCollection AddProxyMeshObservability(this IServiceCollection services, IConfiguration validatedConfiguration)
     {
-        services.AddSingleton(_ => Metrics.NewCustomRegistry());
+        services.AddSingleton<IConfigurationValidator, ObservabilityConfigValidator>();
+        services.AddSingleton<ITransformProvider, RequestIdTransformProvider>();
+        services.AddOptions<AccessLogOptions>().Bind(validatedConfiguration.GetSection(AccessLogOptions.SectionName));
+        services.AddSingleton<AccessLogQueue>();
+        services.AddHostedService<AccessLogWriter>();
+        services.AddProxyMeshTracing(validatedConfiguration);
+
+        services.AddSingleton(provider =>
+        {
+            var mesh = provider.GetRequiredService<IOptions<ProxyMeshOptions>>().Value;
+            var registry = Metrics.NewCustomRegistry();
+            registry.SetStaticLabels(new Dictionary<string, string>
+            {
+                ["source_service"] = mesh.ServiceName,
+                ["source_zone"] = mesh.Zone,
+            });
+            DotNetStats.Register(registry);
+            return registry;
+        });
         services.AddSingleton<ConfigUpdateMetrics>();
+        services.AddSingleton<DownstreamStats>();
+        services.AddSingleton<UpstreamStats>();
+        services.AddSingleton<UpstreamConnectionStats>();
+        services.AddSingleton<IForwarderHttpClientFactory, InstrumentedForwarderHttpClientFactory>();
         return services;
     }
 
-    /// <summary><c>GET /metrics</c> on the admin listener, in Prometheus text format.</summary>
+    /// <summary>Request ids, downstream request stats and the access log, for every request.</summary>
+    public static IApplicationBuilder UseProxyMeshObservability(this IApplicationBuilder app)
+    {
+        app.UseMiddleware<RequestIdMiddleware>();
+        app.UseMiddleware<DownstreamStatsMiddleware>();
+        if (app.ApplicationServices.GetRequiredService<IOptions<AccessLogOptions>>().Value.Enabled)
+        {
+            app.UseMiddleware<AccessLogMiddleware>();
+        }
+
+        return app;
+    }
+
+    /// <summary>The proxy pipeline's first step: upstream request stats per cluster and route.</summary>
+    public static IReverseProxyApplicationBuilder UseUpstreamStats(this IReverseProxyApplicationBuilder proxy)
+    {
+        proxy.UseMiddleware<UpstreamStatsMiddleware>();
+        return proxy;
+    }
+
+    /// <summary><c>GET /metrics</c> (Prometheus text format) and <c>GET /stats</c> (Envoy-style text) on the admin listener.</summary>
     public static IEndpointRouteBuilder MapProxyMeshMetrics(this IEndpointRouteBuilder endpoints)
     {
+        var registry = endpoints.ServiceProvider.GetRequiredService<CollectorRegistry>();
         endpoints.ServiceProvider.GetRequiredService<ConfigUpdateMetrics>();
-        endpoints.MapMetrics("/metrics", endpoints.ServiceProvider.GetRequiredService<CollectorRegistry>())
+        endpoints.MapMetrics("/metrics", registry).WithMetadata(ListenerBinding.Admin);
+        endpoints.MapGet("/stats", (HttpContext context) => StatsTextView.WriteAsync(registry, context.Response, context.RequestAborted))
             .WithMetadata(ListenerBinding.Admin);
         return endpoints;
     }

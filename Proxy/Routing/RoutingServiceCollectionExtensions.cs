@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.DataProtection;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.Observability;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -22,8 +23,14 @@ public static class RoutingServiceCollectionExtensions
     /// <summary>Maps the proxy routes, each on the listeners its <c>ProxyMesh.Listeners</c> metadata names.</summary>
     public static IEndpointRouteBuilder MapProxyMeshRoutes(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapReverseProxy().ConfigureEndpoints((endpoint, route) =>
-            endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));
+        endpoints.MapReverseProxy(proxy =>
+            {
+                proxy.UseUpstreamStats();
+                proxy.UseSessionAffinity();
+                proxy.UseLoadBalancing();
+                proxy.UsePassiveHealthChecks();
+            })
+            .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));
         return endpoints;
     }
 }

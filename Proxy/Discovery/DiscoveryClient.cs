@@ -1,0 +1,225 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+using ProxyMesh.Proxy.Configuration;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
+
+namespace ProxyMesh.Proxy.Discovery;
+
+/// <summary>
+/// Polls the discovery service for every discovery cluster, each on its own schedule (the refresh interval plus
+/// uniform jitter, so that a fleet of proxies does not poll in step), and publishes the hosts as destinations.
+/// Whatever goes wrong — discovery down, an error status, a malformed or empty answer — the last known hosts keep
+/// serving: discovery being down never takes traffic down.
+/// </summary>
+internal sealed partial class DiscoveryClient : BackgroundService
+{
+    private const int MaxAnswerBytes = 16 * 1024 * 1024;
+
+    private readonly IConfiguration _reverseProxy;
+    private readonly IOptionsMonitor<DiscoveryOptions> _options;
+    private readonly DiscoveredDestinations _destinations;
+    private readonly DiscoveryStats _stats;
+    private readonly IProxyStateLookup _proxyState;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly ILogger<DiscoveryClient> _logger;
+    private readonly HttpClient _http;
+    private readonly Dictionary<string, (DiscoveryTarget Target, CancellationTokenSource Stop)> _running = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _runningLock = new();
+    private CancellationToken _stopping;
+
+    public DiscoveryClient(
+        ValidatedConfiguration configuration,
+        IOptionsMonitor<DiscoveryOptions> options,
+        DiscoveredDestinations destinations,
+        DiscoveryStats stats,
+        IProxyStateLookup proxyState,
+        TimeProvider time,
+        Random random,
+        ILogger<DiscoveryClient> logger)
+    {
+        _reverseProxy = configuration.View.GetSection("ReverseProxy");
+        _options = options;
+        _destinations = destinations;
+        _stats = stats;
+        _proxyState = proxyState;
+        _time = time;
+        _random = random;
+        _logger = logger;
+        _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+            MaxResponseContentBufferSize = MaxAnswerBytes,
+        };
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _stopping = stoppingToken;
+        Reconcile();
+        var subscription = ChangeToken.OnChange(_reverseProxy.GetReloadToken, Reconcile);
+        stoppingToken.Register(subscription.Dispose);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Starts polling for new discovery clusters and stops it for those gone from the configuration.</summary>
+    private void Reconcile()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        var targets = DiscoveryTarget.FromConfiguration(_reverseProxy).ToDictionary(target => target.ClusterId, StringComparer.OrdinalIgnoreCase);
+        lock (_runningLock)
+        {
+            foreach (var (clusterId, running) in _running.ToArray())
+            {
+                if (!targets.TryGetValue(clusterId, out var target) || target != running.Target)
+                {
+                    running.Stop.Cancel();
+                    running.Stop.Dispose();
+                    _running.Remove(clusterId);
+                    if (target is null)
+                    {
+                        _destinations.Remove(clusterId);
+                        _stats.Forget(clusterId);
+                    }
+                }
+            }
+
+            foreach (var (clusterId, target) in targets)
+            {
+                if (!_running.ContainsKey(clusterId))
+                {
+                    var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
+                    _running[clusterId] = (target, stop);
+                    _ = PollForeverAsync(target, stop.Token);
+                }
+            }
+        }
+    }
+
+    private async Task PollForeverAsync(DiscoveryTarget target, CancellationToken cancellationToken)
+    {
+        var membership = new DiscoveredMembership(target.Scheme);
+        string? failing = null;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                failing = await PollOnceAsync(target, membership, failing, cancellationToken);
+                await Task.Delay(JitteredInterval(_options.CurrentValue.RefreshInterval, _random), _time, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cluster removed or proxy stopping.
+        }
+    }
+
+    /// <summary>The refresh interval plus uniform jitter in [0, interval].</summary>
+    internal static TimeSpan JitteredInterval(TimeSpan interval, Random random) => interval + (interval * random.NextDouble());
+
+    /// <returns>Why the cluster's discovery is failing now, or null when it is not.</returns>
+    private async Task<string?> PollOnceAsync(DiscoveryTarget target, DiscoveredMembership membership, string? failing, CancellationToken cancellationToken)
+    {
+        var options = _options.CurrentValue;
+        _stats.Attempt(target.ClusterId);
+        var (answer, problem) = await FetchAsync(options, target, cancellationToken);
+        if (answer is null)
+        {
+            _stats.Failure(target.ClusterId);
+            if (failing is null)
+            {
+                LogFailing(_logger, target.ClusterId, target.Service, problem, membership.Count);
+            }
+
+            return problem;
+        }
+
+        if (failing is not null)
+        {
+            LogRecovered(_logger, target.ClusterId, target.Service);
+        }
+
+        _stats.InvalidHosts(target.ClusterId, answer.InvalidHosts);
+        var health = HealthLookup(target.ClusterId);
+        switch (membership.Apply(answer.Hosts, _time.GetUtcNow(), health, options.AbsentHostGrace))
+        {
+            case MembershipUpdate.Empty:
+                _stats.Empty(target.ClusterId);
+                break;
+            case MembershipUpdate.Changed:
+                _stats.Success(target.ClusterId);
+                _destinations.Set(target.ClusterId, membership.Destinations);
+                break;
+            default:
+                _stats.Success(target.ClusterId);
+                break;
+        }
+
+        return null;
+    }
+
+    private async Task<(SdsAnswer? Answer, string Problem)> FetchAsync(DiscoveryOptions options, DiscoveryTarget target, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(options.RequestTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        var url = $"{options.Url!.TrimEnd('/')}/v1/registration/{Uri.EscapeDataString(target.Service)}";
+        try
+        {
+            using var response = await _http.GetAsync(url, linked.Token);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                return (null, $"discovery answered {(int)response.StatusCode}");
+            }
+
+            var body = await response.Content.ReadAsByteArrayAsync(linked.Token);
+            var answer = SdsAnswer.Parse(body, target.Service, out var problem);
+            return (answer, problem);
+        }
+        catch (HttpRequestException e)
+        {
+            return (null, $"discovery unreachable: {e.Message}");
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return (null, $"discovery did not answer within {options.RequestTimeout.TotalSeconds:0.###} s");
+        }
+    }
+
+    private Func<string, HostHealth> HealthLookup(string clusterId)
+    {
+        if (!_proxyState.TryGetCluster(clusterId, out var cluster) || cluster.Model.Config.HealthCheck?.Active?.Enabled != true)
+        {
+            return static _ => HostHealth.NotChecked;
+        }
+
+        return destinationId => cluster.Destinations.TryGetValue(destinationId, out var destination)
+            && destination.Health.Active == DestinationHealth.Unhealthy
+                ? HostHealth.Unhealthy
+                : HostHealth.Healthy;
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _http.Dispose();
+        lock (_runningLock)
+        {
+            foreach (var (_, running) in _running)
+            {
+                running.Stop.Dispose();
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Discovery for cluster {Cluster} (service {Service}) is failing: {Problem}. Keeping the last {Count} known hosts.")]
+    private static partial void LogFailing(ILogger logger, string cluster, string service, string problem, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Discovery for cluster {Cluster} (service {Service}) recovered.")]
+    private static partial void LogRecovered(ILogger logger, string cluster, string service);
+}

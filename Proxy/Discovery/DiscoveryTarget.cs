@@ -1,0 +1,30 @@
+using System.Text.RegularExpressions;
+
+namespace ProxyMesh.Proxy.Discovery;
+
+/// <summary>A cluster whose destinations come from discovery, as its configuration declares it.</summary>
+internal sealed partial record DiscoveryTarget(string ClusterId, string Service, string Scheme)
+{
+    public static bool IsDiscoveryCluster(IReadOnlyDictionary<string, string>? metadata) =>
+        metadata is not null && metadata.ContainsKey(DiscoveryMetadata.Service);
+
+    /// <summary>Reads the discovery clusters from a <c>ReverseProxy</c> section.</summary>
+    public static List<DiscoveryTarget> FromConfiguration(IConfiguration reverseProxy)
+    {
+        var targets = new List<DiscoveryTarget>();
+        foreach (var cluster in reverseProxy.GetSection("Clusters").GetChildren())
+        {
+            var metadata = cluster.GetSection("Metadata");
+            if (metadata[DiscoveryMetadata.Service] is { } service)
+            {
+                targets.Add(new DiscoveryTarget(cluster.Key, service, metadata[DiscoveryMetadata.Scheme] ?? Uri.UriSchemeHttp));
+            }
+        }
+
+        return targets;
+    }
+
+    /// <summary>Service names as lyft's discovery accepts them: they become a URL path segment.</summary>
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    public static partial Regex ServiceName();
+}

@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace ProxyMesh.Proxy.Observability.AccessLog;
+
+/// <summary>Writes queued entries as JSON lines to standard output or a file, off the request path.</summary>
+internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOptions> options) : BackgroundService
+{
+    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var path = options.Value.Path;
+        await using var output = path.Length == 0
+            ? Console.OpenStandardOutput()
+            : new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        await using var json = new Utf8JsonWriter(output, JsonOptions);
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                await DrainAsync(json, output, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: write what is already queued, then end.
+            await DrainAsync(json, output, CancellationToken.None);
+        }
+    }
+
+    private async Task DrainAsync(Utf8JsonWriter json, Stream output, CancellationToken cancellationToken)
+    {
+        while (queue.Reader.TryRead(out var entry))
+        {
+            Write(json, entry);
+            await json.FlushAsync(cancellationToken);
+            json.Reset();
+            output.WriteByte((byte)'\n');
+        }
+
+        await output.FlushAsync(cancellationToken);
+    }
+
+    internal static void Write(Utf8JsonWriter json, AccessLogEntry entry)
+    {
+        json.WriteStartObject();
+        json.WriteString("start_time", entry.StartTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+        json.WriteString("method", entry.Method);
+        json.WriteString("path", entry.Path);
+        json.WriteString("protocol", entry.Protocol);
+        json.WriteNumber("response_code", entry.ResponseCode);
+        json.WriteString("response_flags", entry.ResponseFlags);
+        json.WriteNumber("bytes_received", entry.BytesReceived);
+        json.WriteNumber("bytes_sent", entry.BytesSent);
+        json.WriteNumber("duration_ms", Math.Round(entry.DurationMilliseconds, 3));
+        if (entry.UpstreamServiceTimeMilliseconds is { } upstream)
+        {
+            json.WriteNumber("upstream_service_time_ms", Math.Round(upstream, 3));
+        }
+        else
+        {
+            json.WriteNull("upstream_service_time_ms");
+        }
+
+        json.WriteString("upstream_host", entry.UpstreamHost);
+        json.WriteString("x_forwarded_for", entry.ForwardedFor);
+        json.WriteString("user_agent", entry.UserAgent);
+        json.WriteString("request_id", entry.RequestId);
+        json.WriteString("authority", entry.Authority);
+        json.WriteString("listener", entry.Listener);
+        json.WriteString("route", entry.Route);
+        json.WriteString("cluster", entry.Cluster);
+        json.WriteEndObject();
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        queue.Complete();
+        await base.StopAsync(cancellationToken);
+    }
+}
