@@ -33,8 +33,12 @@ public static partial class RegistrationRules
             throw new InvalidCheckInException($"{field}: '{Truncate(value)}' is not an IPv4 (a.b.c.d) or IPv6 address");
         }
 
-        if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || address.Equals(IPAddress.Broadcast)
-            || address.IsIPv6Multicast || (address.AddressFamily == AddressFamily.InterNetwork && address.GetAddressBytes()[0] is >= 224 and <= 239))
+        var bytes = address.GetAddressBytes();
+        var unspecified = bytes.All(b => b == 0);
+        var broadcastOrMulticast = address.AddressFamily == AddressFamily.InterNetwork
+            ? bytes.All(b => b == 255) || bytes[0] is >= 224 and <= 239
+            : address.IsIPv6Multicast;
+        if (unspecified || broadcastOrMulticast)
         {
             throw new InvalidCheckInException($"{field}: '{value}' is not a unicast address a host can be reached at");
         }

@@ -43,15 +43,17 @@ public sealed class Dynalite : IAsyncLifetime, IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             Port = ProxyProcess.FreePort();
-            try
+            if (await TryLaunchAsync())
             {
-                await LaunchAsync();
                 return;
             }
-            catch (InvalidOperationException) when (attempt < 3 && _process is { HasExited: true })
+
+            if (attempt == 3)
             {
-                // The free port was taken in between: try another.
+                throw new InvalidOperationException($"dynalite exited at start three times; last output: {Output}");
             }
+
+            // Most likely the free port was taken in between: try another.
         }
     }
 
@@ -77,7 +79,10 @@ public sealed class Dynalite : IAsyncLifetime, IAsyncDisposable
     public async Task RestartAsync()
     {
         await StopAsync();
-        await LaunchAsync();
+        if (!await TryLaunchAsync())
+        {
+            throw new InvalidOperationException($"dynalite did not start again on port {Port}: {Output}");
+        }
     }
 
     public async Task DisposeAsync()
@@ -98,9 +103,15 @@ public sealed class Dynalite : IAsyncLifetime, IAsyncDisposable
 
     ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
-    private async Task LaunchAsync()
+    /// <returns>False when the server exited at start (e.g. its port was taken); throws when it hangs.</returns>
+    private async Task<bool> TryLaunchAsync()
     {
         Directory.CreateDirectory(_dataDirectory);
+        lock (_output)
+        {
+            _output.Clear();
+        }
+
         var start = new ProcessStartInfo("node")
         {
             WorkingDirectory = _installDirectory,
@@ -127,13 +138,22 @@ public sealed class Dynalite : IAsyncLifetime, IAsyncDisposable
         var deadline = DateTime.UtcNow + StartTimeout;
         while (!await AcceptsAsync(Port))
         {
-            if (process.HasExited || DateTime.UtcNow > deadline)
+            if (process.HasExited)
             {
-                throw new InvalidOperationException($"dynalite did not start on port {Port}: {Output}");
+                await StopAsync();
+                return false;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                await StopAsync();
+                throw new InvalidOperationException($"dynalite did not accept connections on port {Port} within {StartTimeout.TotalSeconds} s: {Output}");
             }
 
             await Task.Delay(25);
         }
+
+        return true;
     }
 
     private string Output
