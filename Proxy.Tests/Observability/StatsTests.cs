@@ -105,6 +105,28 @@ public sealed class StatsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Per_host_stats_are_off_by_default_and_opt_in()
+    {
+        using var client = Clients.Http1(_proxy.Ingress);
+        await client.GetAsync("/app/ok");
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_rq_time_seconds_count", "cluster=\"app\",route=\"app\"", 1);
+        using (var admin = Clients.Http1(_proxy.Admin))
+        {
+            Assert.DoesNotContain("proxymesh_upstream_host_rq_total{", await admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        }
+
+        var config = new ProxyConfig().Cluster("app", _backend.Address).Route("app", "app");
+        config.Root["ProxyMesh"]!["Stats"] = new JsonObject { ["PerHost"] = true };
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var perHostClient = Clients.Http1(proxy.Ingress);
+        await perHostClient.GetAsync("/ok");
+        await perHostClient.GetAsync("/fail");
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_host_rq_total", "cluster=\"app\",host=\"d0\",response_code_class=\"2xx\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_host_rq_total", "cluster=\"app\",host=\"d0\",response_code_class=\"5xx\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_host_rq_time_seconds_count", "cluster=\"app\",host=\"d0\"", 2);
+    }
+
+    [Fact]
     public async Task Stats_text_view_speaks_envoy_names()
     {
         using var client = Clients.Http1(_proxy.Ingress);

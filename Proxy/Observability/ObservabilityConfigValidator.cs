@@ -4,11 +4,12 @@ using ProxyMesh.Proxy.Observability.Tracing;
 
 namespace ProxyMesh.Proxy.Observability;
 
-/// <summary>Validates <c>ProxyMesh:AccessLog</c> and <c>ProxyMesh:Tracing</c>.</summary>
+/// <summary>Validates <c>ProxyMesh:Stats</c>, <c>ProxyMesh:AccessLog</c> and <c>ProxyMesh:Tracing</c>.</summary>
 internal sealed class ObservabilityConfigValidator : IConfigurationValidator
 {
     public void Validate(IConfiguration candidate, List<string> problems)
     {
+        Bind<StatsOptions>(candidate, StatsOptions.SectionName, problems);
         if (Bind<AccessLogOptions>(candidate, AccessLogOptions.SectionName, problems) is { } accessLog)
         {
             Fraction(accessLog.SampleRate, $"{AccessLogOptions.SectionName}:SampleRate", problems);

@@ -19,6 +19,8 @@ public static class ObservabilityServiceCollectionExtensions
     {
         services.AddSingleton<IConfigurationValidator, ObservabilityConfigValidator>();
         services.AddSingleton<ITransformProvider, RequestIdTransformProvider>();
+        services.AddOptions<StatsOptions>().Bind(validatedConfiguration.GetSection(StatsOptions.SectionName));
+        services.AddSingleton<UpstreamHostStats>();
         services.AddOptions<AccessLogOptions>().Bind(validatedConfiguration.GetSection(AccessLogOptions.SectionName));
         services.AddSingleton<AccessLogQueue>();
         services.AddHostedService<AccessLogWriter>();

@@ -9,9 +9,15 @@ using Yarp.ReverseProxy.Model;
 namespace ProxyMesh.Proxy.Observability;
 
 /// <summary>First step of the proxy pipeline: times the forwarding of each request and records its outcome per cluster and route.</summary>
-internal sealed class UpstreamStatsMiddleware(RequestDelegate next, UpstreamStats stats, IOptions<ProxyMeshOptions> mesh)
+internal sealed class UpstreamStatsMiddleware(
+    RequestDelegate next,
+    UpstreamStats stats,
+    UpstreamHostStats hostStats,
+    IOptions<StatsOptions> statsOptions,
+    IOptions<ProxyMeshOptions> mesh)
 {
     private readonly string _zone = mesh.Value.Zone;
+    private readonly bool _perHost = statsOptions.Value.PerHost;
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -44,12 +50,12 @@ internal sealed class UpstreamStatsMiddleware(RequestDelegate next, UpstreamStat
             }
 
             var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
-            stats.Record(
-                clusterId,
-                proxy.Route.Config.RouteId,
-                context.Response.StatusCode,
-                Stopwatch.GetElapsedTime(start).TotalSeconds,
-                error is ForwarderError.RequestTimedOut);
+            var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            stats.Record(clusterId, proxy.Route.Config.RouteId, context.Response.StatusCode, seconds, error is ForwarderError.RequestTimedOut);
+            if (_perHost && proxy.ProxiedDestination is { } destination)
+            {
+                hostStats.Record(clusterId, destination.DestinationId, context.Response.StatusCode, seconds);
+            }
         }
     }
 }
