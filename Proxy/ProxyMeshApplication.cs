@@ -3,6 +3,7 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
 
 namespace ProxyMesh.Proxy;
@@ -22,6 +23,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshListeners();
         builder.Services.AddProxyMeshRouting(configuration);
         builder.Services.AddProxyMeshDiscovery(configuration);
+        builder.Services.AddProxyMeshResilience();
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);
 
