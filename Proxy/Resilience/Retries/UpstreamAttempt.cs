@@ -1,0 +1,34 @@
+using Microsoft.AspNetCore.Http.Features;
+
+namespace ProxyMesh.Proxy.Resilience.Retries;
+
+/// <summary>
+/// One request's attempts, as a per-request feature (a single object for all attempts). It is the request lifetime
+/// YARP sees — aborted when the client goes away, as usual, or when the route or per-try timeout expires, which cuts
+/// an attempt short without touching the client connection — and it tells the response transform whether another
+/// attempt may follow, receiving its verdict: a retriable response is held back (its body suppressed) when a retry
+/// will replace it.
+/// </summary>
+internal sealed class UpstreamAttempt(IHttpRequestLifetimeFeature client, RetryConditions conditions, int[] statusCodes) : IHttpRequestLifetimeFeature
+{
+    public RetryConditions Conditions { get; } = conditions;
+
+    public int[] StatusCodes { get; } = statusCodes;
+
+    /// <summary>Set by the router before each attempt.</summary>
+    public bool MayRetry { get; set; }
+
+    /// <summary>Set by the response transform when it held back a retriable response.</summary>
+    public bool RetriableResponse { get; set; }
+
+    /// <summary>The current attempt's cancellation: client gone, or a timeout.</summary>
+    public CancellationToken Aborted { get; set; }
+
+    CancellationToken IHttpRequestLifetimeFeature.RequestAborted
+    {
+        get => Aborted;
+        set => throw new NotSupportedException("An attempt's lifetime is set by the router.");
+    }
+
+    public void Abort() => client.Abort();
+}
