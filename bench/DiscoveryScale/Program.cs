@@ -13,11 +13,11 @@ using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) 
 await using var dynamo = await DynaliteServer.StartAsync();
 Console.WriteLine($"dynalite on {dynamo.ServiceUrl}");
 
-var runs = new List<RunResult>
+var runs = new List<RunResult>();
+foreach (var plan in options.Runs())
 {
-    await ScaleRun.RunAsync("cache on", options.CacheTtlSeconds, options, fleet, dynamo, client),
-    await ScaleRun.RunAsync("cache off", 0, options, fleet, dynamo, client),
-};
+    runs.Add(await ScaleRun.RunAsync(plan, options, fleet, dynamo, client));
+}
 
 var markdown = Report.Markdown(options, runs);
 Console.WriteLine();

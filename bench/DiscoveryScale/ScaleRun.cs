@@ -10,11 +10,12 @@ namespace ProxyMesh.Bench.DiscoveryScale;
 /// </summary>
 internal static class ScaleRun
 {
-    public static async Task<RunResult> RunAsync(string label, double cacheTtlSeconds, ScaleOptions options, Fleet fleet, DynaliteServer dynamo, HttpClient client)
+    public static async Task<RunResult> RunAsync(RunPlan plan, ScaleOptions options, Fleet fleet, DynaliteServer dynamo, HttpClient client)
     {
-        var table = $"scale-{label}";
-        await using var polled = await DiscoveryInstance.StartAsync(dynamo.ServiceUrl, table, options.Wall(cacheTtlSeconds));
-        await using var other = await DiscoveryInstance.StartAsync(dynamo.ServiceUrl, table, options.Wall(cacheTtlSeconds));
+        var label = plan.Label;
+        var table = "scale-" + label.Replace(' ', '-');
+        await using var polled = await DiscoveryInstance.StartAsync(dynamo.ServiceUrl, table, plan.Wall(plan.CacheTtlSeconds));
+        await using var other = await DiscoveryInstance.StartAsync(dynamo.ServiceUrl, table, plan.Wall(plan.CacheTtlSeconds));
 
         var clock = Stopwatch.StartNew();
         await fleet.RegisterAsync(client, polled.Uri, options.MaxInFlight);
@@ -22,18 +23,18 @@ internal static class ScaleRun
         Log(label, $"registered {fleet.Services.Length * fleet.HostsPerService} hosts in {registration.TotalSeconds:0.0} s");
         var (unitsPerRead, itemBytes) = await ReadUnits.MeasureAsync(dynamo.ServiceUrl, table, fleet.Services);
 
-        using var proxies = new PollingProxies(fleet, client, polled.Uri, options.Wall(options.RefreshSeconds), options.MaxInFlight);
+        using var proxies = new PollingProxies(fleet, client, polled.Uri, plan.Wall(options.RefreshSeconds), options.MaxInFlight);
         using var stop = new CancellationTokenSource();
         var polling = proxies.RunAsync(stop.Token);
 
         // Warm-up: one full period, so that every poller has polled and the views are filled.
-        await Task.Delay(options.Wall(2 * options.RefreshSeconds));
+        await Task.Delay(plan.Wall(2 * options.RefreshSeconds));
         var before = await DiscoveryInstance.ScrapeAsync(client, polled.Uri);
         proxies.Measuring = true;
-        var window = options.Wall(options.Minutes * 60);
-        Log(label, $"measuring {options.Minutes} min (compressed to {window.TotalSeconds:0} s)");
+        var window = plan.Wall(plan.Minutes * 60);
+        Log(label, $"measuring {plan.Minutes} min (compressed to {window.TotalSeconds:0} s)");
         var started = Stopwatch.GetTimestamp();
-        var probes = ProbeAsync(options, fleet, proxies, polled, other, client, window);
+        var probes = ProbeAsync(plan, options, fleet, proxies, polled, other, client, window);
         await Task.Delay(window);
         proxies.Measuring = false;
         var measured = Stopwatch.GetElapsedTime(started);
@@ -44,10 +45,9 @@ internal static class ScaleRun
         await polling;
 
         // Real minutes in the window: the window's wall time, stretched back by the compression factor.
-        var realMinutes = measured.TotalMinutes * options.Compress;
+        var realMinutes = measured.TotalMinutes * plan.Compress;
         return new RunResult(
-            label,
-            cacheTtlSeconds,
+            plan,
             registration,
             counters,
             realMinutes,
@@ -66,11 +66,11 @@ internal static class ScaleRun
     /// instance and through the other one, and times until every proxy polling the service has seen each.
     /// </summary>
     private static async Task<IReadOnlyList<ProbeResult>> ProbeAsync(
-        ScaleOptions options, Fleet fleet, PollingProxies proxies, DiscoveryInstance polled, DiscoveryInstance other, HttpClient client, TimeSpan window)
+        RunPlan plan, ScaleOptions options, Fleet fleet, PollingProxies proxies, DiscoveryInstance polled, DiscoveryInstance other, HttpClient client, TimeSpan window)
     {
         var random = new Random(options.Seed + 1);
         var services = Enumerable.Range(0, fleet.Services.Length).Where(s => proxies.ProxiesPolling(s).Count > 0).OrderBy(_ => random.Next()).ToArray();
-        var giveUp = options.Wall(4 * (options.CacheTtlSeconds + (2 * options.RefreshSeconds)));
+        var giveUp = plan.Wall(4 * (plan.CacheTtlSeconds + (2 * options.RefreshSeconds)));
         var running = new List<Task<ProbeResult>>();
         for (var k = 0; k < Math.Min(options.Probes, services.Length); k++)
         {
@@ -90,7 +90,7 @@ internal static class ScaleRun
             probe.Registered(Stopwatch.GetTimestamp());
             var finished = await Task.WhenAny(probe.AllSeen, Task.Delay(giveUp));
             TimeSpan? real = finished == probe.AllSeen
-                ? TimeSpan.FromTicks(Math.Max(0, (long)(Stopwatch.GetElapsedTime(probe.RegisteredAt, await probe.AllSeen).Ticks * options.Compress)))
+                ? TimeSpan.FromTicks(Math.Max(0, (long)(Stopwatch.GetElapsedTime(probe.RegisteredAt, await probe.AllSeen).Ticks * plan.Compress)))
                 : null;
             return new ProbeResult(probe.ViaOtherInstance, probe.Proxies, real);
         }
@@ -105,8 +105,7 @@ internal static class ScaleRun
 internal sealed record ProbeResult(bool ViaOtherInstance, int Proxies, TimeSpan? RealTime);
 
 internal sealed record RunResult(
-    string Label,
-    double CacheTtlSeconds,
+    RunPlan Plan,
     TimeSpan Registration,
     DiscoveryInstance.Counters Counters,
     double RealMinutes,
