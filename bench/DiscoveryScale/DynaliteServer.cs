@@ -36,21 +36,28 @@ internal sealed class DynaliteServer : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, line) => { if (line.Data is not null) { Console.Error.WriteLine($"dynalite: {line.Data}"); } };
+        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data?.StartsWith("Dynalite listening", StringComparison.Ordinal) == true)
+            {
+                listening.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, line) =>
+        {
+            if (line.Data is not null)
+            {
+                Console.Error.WriteLine($"dynalite: {line.Data}");
+            }
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var server = new DynaliteServer(process, port);
-        var deadline = DateTime.UtcNow + StartTimeout;
-        while (!await AcceptsAsync(port))
+        if (await Task.WhenAny(listening.Task, process.WaitForExitAsync(), Task.Delay(StartTimeout)) != listening.Task)
         {
-            if (process.HasExited || DateTime.UtcNow > deadline)
-            {
-                await server.DisposeAsync();
-                throw new InvalidOperationException($"dynalite did not start on 127.0.0.1:{port}");
-            }
-
-            await Task.Delay(50);
+            await server.DisposeAsync();
+            throw new InvalidOperationException($"dynalite did not start on 127.0.0.1:{port}");
         }
 
         return server;
@@ -72,20 +79,6 @@ internal sealed class DynaliteServer : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task<bool> AcceptsAsync(int port)
-    {
-        using var client = new TcpClient();
-        try
-        {
-            await client.ConnectAsync(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 
     private static async Task<string> InstallAsync()
