@@ -12,6 +12,7 @@ internal sealed class ReplayableRequestBody(Stream inner, int limit) : Stream
     private byte[] _kept = ArrayPool<byte>.Shared.Rent(Math.Min(limit, 4096));
     private int _keptLength;
     private int _replayPosition = -1;
+    private bool _complete;
 
     /// <summary>False once the body outgrew the limit.</summary>
     public bool CanReplay { get; private set; } = true;
@@ -21,6 +22,30 @@ internal sealed class ReplayableRequestBody(Stream inner, int limit) : Stream
 
     /// <summary>For a body known in advance to be larger than the limit.</summary>
     public void MarkUnreplayable() => CanReplay = false;
+
+    /// <summary>
+    /// Reads the whole body now (its length is known to fit): every attempt then replays it from memory and none
+    /// depends on the client's stream, which a cancelled attempt may have left unusable.
+    /// </summary>
+    public async Task FillAsync(CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            int read;
+            while ((read = await inner.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                Keep(buffer.AsSpan(0, read));
+            }
+
+            _complete = true;
+            _replayPosition = 0;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
     /// <summary>Starts the body again from its first byte; what was not read yet still comes from the client.</summary>
     public void Rewind() => _replayPosition = 0;
@@ -44,8 +69,14 @@ internal sealed class ReplayableRequestBody(Stream inner, int limit) : Stream
             return replayed;
         }
 
+        if (_complete)
+        {
+            return 0;
+        }
+
         var read = inner.Read(buffer);
         Keep(buffer[..read]);
+        _complete = read == 0 && !buffer.IsEmpty;
         return read;
     }
 
@@ -56,8 +87,14 @@ internal sealed class ReplayableRequestBody(Stream inner, int limit) : Stream
             return replayed;
         }
 
+        if (_complete)
+        {
+            return 0;
+        }
+
         var read = await inner.ReadAsync(buffer, cancellationToken);
         Keep(buffer.Span[..read]);
+        _complete = read == 0 && !buffer.IsEmpty;
         return read;
     }
 
@@ -67,7 +104,13 @@ internal sealed class ReplayableRequestBody(Stream inner, int limit) : Stream
     private bool TryReplay(Span<byte> buffer, out int replayed)
     {
         replayed = 0;
-        if (_replayPosition < 0 || _replayPosition >= _keptLength || buffer.IsEmpty)
+        if (_replayPosition >= 0 && _replayPosition < _keptLength && buffer.IsEmpty)
+        {
+            // A zero-byte read (YARP waits for data this way): kept bytes are ready, answer at once.
+            return true;
+        }
+
+        if (_replayPosition < 0 || _replayPosition >= _keptLength)
         {
             _replayPosition = -1;
             return false;

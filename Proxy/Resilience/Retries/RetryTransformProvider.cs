@@ -20,12 +20,12 @@ internal sealed class RetryTransformProvider : ITransformProvider
     public void Apply(TransformBuilderContext context) =>
         context.AddResponseTransform(static transform =>
         {
-            if (transform.HttpContext.Features.Get<UpstreamAttempt>() is { MayRetry: true } attempt
+            if (transform.HttpContext.Features.Get<UpstreamAttempt>() is { } attempt
                 && transform.ProxyResponse is { } response
                 && RetryClassifier.IsRetriableResponse((int)response.StatusCode, GrpcStatusOf(response), attempt.Conditions, attempt.StatusCodes))
             {
                 attempt.RetriableResponse = true;
-                transform.SuppressResponseBody = true;
+                transform.SuppressResponseBody = attempt.MayRetry;
             }
 
             return ValueTask.CompletedTask;

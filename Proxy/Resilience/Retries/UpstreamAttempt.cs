@@ -18,7 +18,7 @@ internal sealed class UpstreamAttempt(IHttpRequestLifetimeFeature client, RetryC
     /// <summary>Set by the router before each attempt.</summary>
     public bool MayRetry { get; set; }
 
-    /// <summary>Set by the response transform when it held back a retriable response.</summary>
+    /// <summary>Set by the response transform when the response matched the conditions (held back when <see cref="MayRetry"/>).</summary>
     public bool RetriableResponse { get; set; }
 
     /// <summary>The current attempt's cancellation: client gone, or a timeout.</summary>

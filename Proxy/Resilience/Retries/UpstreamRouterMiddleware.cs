@@ -31,10 +31,12 @@ internal sealed class UpstreamRouterMiddleware(
 
         var conditions = overrides.RetryOn ?? retry.Conditions;
         var maxRetries = conditions == RetryConditions.None ? 0 : overrides.MaxRetries ?? retry.NumRetries;
-        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method) && !IsIdempotent(context.Request.Method))
+        if (!IsIdempotent(context.Request.Method))
         {
-            // A non-idempotent request is retried only when it surely never reached the upstream (see below).
-            conditions &= RetryConditions.ConnectFailure | RetryConditions.RefusedStream;
+            // A non-idempotent request is retried only when it surely never reached the upstream, or on the gRPC
+            // statuses a gRPC retry policy names (gRPC calls are all POSTs).
+            conditions &= RetryConditions.ConnectFailure | RetryConditions.RefusedStream
+                | (IsGrpc(context.Request) ? GrpcConditions : RetryConditions.None);
         }
 
         var routeTimeout = overrides.RouteTimeout ?? timeouts.Route;
@@ -49,7 +51,7 @@ internal sealed class UpstreamRouterMiddleware(
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes);
         using var route = routeTimeout > TimeSpan.Zero ? new CancellationTokenSource(routeTimeout, time) : null;
         using var clientGone = route is null ? default : client.RequestAborted.Register(static state => ((CancellationTokenSource)state!).Cancel(), route);
-        var body = PrepareBody(context, maxRetries, retry.MaxReplayBytes);
+        var body = await PrepareBodyAsync(context, maxRetries, retry.MaxReplayBytes);
         context.Features.Set<IHttpRequestLifetimeFeature>(attempt);
         context.Features.Set(attempt);
         var series = stats.For(clusterId);
@@ -128,7 +130,7 @@ internal sealed class UpstreamRouterMiddleware(
     private static bool ShouldRetry(
         HttpContext context, IReverseProxyFeature proxy, UpstreamAttempt attempt, bool perTryTimedOut, int retries, int maxRetries, ReplayableRequestBody? body, RetryStats.Series series)
     {
-        if (retries >= maxRetries || context.Response.HasStarted || proxy.ProxiedDestination is null)
+        if (retries >= maxRetries || proxy.ProxiedDestination is null)
         {
             return false;
         }
@@ -137,17 +139,25 @@ internal sealed class UpstreamRouterMiddleware(
         var retriable = attempt.RetriableResponse
             || (perTryTimedOut && RetryClassifier.IsRetriableResponse(504, -1, attempt.Conditions, attempt.StatusCodes))
             || (error is not null && RetryClassifier.IsRetriableError(error.Error, error.Exception, attempt.Conditions));
-        if (retriable && body is { CanReplay: false })
+        if (!retriable)
+        {
+            return false;
+        }
+
+        if (body is { CanReplay: false })
         {
             series.Abandoned.Inc();
             return false;
         }
 
-        return retriable;
+        return !context.Response.HasStarted;
     }
 
-    /// <summary>Keeps an unreplayable or oversized body out of the retry path entirely.</summary>
-    private static ReplayableRequestBody? PrepareBody(HttpContext context, int maxRetries, int maxReplayBytes)
+    /// <summary>
+    /// Wraps the body for replay: read into memory up front when its length is known to fit, kept as it streams
+    /// when its length is unknown, and marked unreplayable when it is known to be too large.
+    /// </summary>
+    private static async ValueTask<ReplayableRequestBody?> PrepareBodyAsync(HttpContext context, int maxRetries, int maxReplayBytes)
     {
         if (maxRetries == 0 || context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true)
         {
@@ -158,6 +168,10 @@ internal sealed class UpstreamRouterMiddleware(
         if (context.Request.ContentLength > maxReplayBytes)
         {
             body.MarkUnreplayable();
+        }
+        else if (context.Request.ContentLength is not null)
+        {
+            await body.FillAsync(context.RequestAborted);
         }
 
         context.Request.Body = body;
@@ -195,7 +209,7 @@ internal sealed class UpstreamRouterMiddleware(
     {
         context.Response.Clear();
         context.Features.Set<IForwarderErrorFeature>(new UpstreamTimeoutError(timeout));
-        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+        if (IsGrpc(context.Request))
         {
             // gRPC callers expect a status, not an HTTP error: a trailers-only DEADLINE_EXCEEDED.
             context.Response.StatusCode = StatusCodes.Status200OK;
@@ -210,6 +224,13 @@ internal sealed class UpstreamRouterMiddleware(
         await context.Response.WriteAsync("upstream request timeout");
     }
 
+    private const RetryConditions GrpcConditions = RetryConditions.GrpcCancelled | RetryConditions.GrpcDeadlineExceeded
+        | RetryConditions.GrpcInternal | RetryConditions.GrpcResourceExhausted | RetryConditions.GrpcUnavailable;
+
     private static bool IsIdempotent(string method) =>
-        HttpMethods.IsPut(method) || HttpMethods.IsDelete(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method);
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method)
+        || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method);
+
+    private static bool IsGrpc(HttpRequest request) =>
+        request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
 }
