@@ -16,6 +16,7 @@ public static class ResilienceServiceCollectionExtensions
         services.AddSingleton<IConfigurationValidator, ResilienceConfigValidator>();
         services.TryAddSingleton<IRetryBudget, UnlimitedRetryBudget>();
         services.AddSingleton<RetryStats>();
+        services.AddSingleton<RetryPipelines>();
         services.AddSingleton<ITransformProvider, RetryTransformProvider>();
         return services;
     }

@@ -24,6 +24,15 @@ internal sealed class UpstreamAttempt(IHttpRequestLifetimeFeature client, RetryC
     /// <summary>The current attempt's cancellation: client gone, or a timeout.</summary>
     public CancellationToken Aborted { get; set; }
 
+    /// <summary>Retries made so far.</summary>
+    public int Retries { get; set; }
+
+    /// <summary>True while a retry holds a place in the cluster's retry budget (until that attempt ends).</summary>
+    public bool HoldsRetryBudget { get; set; }
+
+    /// <summary>The hosts tried, for the next attempt to avoid.</summary>
+    public List<Yarp.ReverseProxy.Model.DestinationState>? Tried { get; set; }
+
     CancellationToken IHttpRequestLifetimeFeature.RequestAborted
     {
         get => Aborted;

@@ -16,8 +16,8 @@ internal sealed class UpstreamRouterMiddleware(
     ClusterPolicies policies,
     IRetryBudget budget,
     RetryStats stats,
-    TimeProvider time,
-    Random random)
+    RetryPipelines pipelines,
+    TimeProvider time)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -54,61 +54,13 @@ internal sealed class UpstreamRouterMiddleware(
         var body = await PrepareBodyAsync(context, maxRetries, retry.MaxReplayBytes);
         context.Features.Set<IHttpRequestLifetimeFeature>(attempt);
         context.Features.Set(attempt);
-        var series = stats.For(clusterId);
-        List<DestinationState>? tried = null;
-        var retries = 0;
+        var run = new Run(context, proxy, attempt, body, healthy, clusterId, maxRetries, route, routeTimeout, perTryTimeout, stats.For(clusterId), client.RequestAborted);
         try
         {
-            while (true)
-            {
-                using var perTry = perTryTimeout is { } limit ? new CancellationTokenSource(limit, time) : null;
-                using var perTryLinked = perTry is null ? null : CancellationTokenSource.CreateLinkedTokenSource(perTry.Token, route?.Token ?? client.RequestAborted);
-                attempt.Aborted = perTryLinked?.Token ?? route?.Token ?? client.RequestAborted;
-                attempt.MayRetry = retries < maxRetries && (body is null || body.CanReplay);
-                attempt.RetriableResponse = false;
-
-                await next(context);
-
-                var timedOut = !client.RequestAborted.IsCancellationRequested && (route?.IsCancellationRequested == true || perTry?.IsCancellationRequested == true);
-                var routeExpired = timedOut && route?.IsCancellationRequested == true;
-                if (!ShouldRetry(context, proxy, attempt, timedOut && !routeExpired, retries, maxRetries, body, series))
-                {
-                    if (timedOut && !context.Response.HasStarted)
-                    {
-                        await AnswerTimeoutAsync(context, routeExpired ? routeTimeout : perTryTimeout!.Value);
-                    }
-
-                    if (retries > 0 && context.Response.StatusCode < 500 && !timedOut)
-                    {
-                        series.Successes.Inc();
-                    }
-
-                    return;
-                }
-
-                if (!budget.TryStartRetry(clusterId))
-                {
-                    series.Overflows.Inc();
-                    return;
-                }
-
-                try
-                {
-                    series.Retries.Inc();
-                    series.RetriedResponse(context.Response.StatusCode).Inc();
-                    retries++;
-                    (tried ??= []).Add(proxy.ProxiedDestination!);
-                    proxy.AvailableDestinations = Untried(healthy, tried);
-                    context.Features.Set<IForwarderErrorFeature>(null);
-                    context.Response.Clear();
-                    await Task.Delay(Backoff(retry, retries), time, route?.Token ?? client.RequestAborted);
-                    body?.Rewind();
-                }
-                finally
-                {
-                    budget.EndRetry(clusterId);
-                }
-            }
+            await pipelines.For(retry).ExecuteAsync(
+                static (state, _) => state.Router.AttemptAsync(state.Run),
+                (Router: this, Run: run),
+                route?.Token ?? client.RequestAborted);
         }
         catch (OperationCanceledException) when (route?.IsCancellationRequested == true && !client.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
         {
@@ -117,6 +69,7 @@ internal sealed class UpstreamRouterMiddleware(
         }
         finally
         {
+            ReleaseRetryBudget(attempt, clusterId);
             context.Features.Set(client);
             context.Features.Set<UpstreamAttempt>(null);
             if (body is not null)
@@ -126,6 +79,84 @@ internal sealed class UpstreamRouterMiddleware(
             }
         }
     }
+
+    /// <summary>One attempt, run by the retry pipeline.</summary>
+    /// <returns>Whether to retry (the pipeline then waits the back-off and runs another attempt).</returns>
+    private async ValueTask<bool> AttemptAsync(Run run)
+    {
+        var (context, proxy, attempt, body) = (run.Context, run.Proxy, run.Attempt, run.Body);
+        var client = run.ClientAborted;
+        if (attempt.Retries > 0)
+        {
+            proxy.AvailableDestinations = Untried(run.Healthy, attempt.Tried!);
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Response.Clear();
+            body?.Rewind();
+        }
+
+        using var perTry = run.PerTryTimeout is { } limit ? new CancellationTokenSource(limit, time) : null;
+        using var perTryLinked = perTry is null ? null : CancellationTokenSource.CreateLinkedTokenSource(perTry.Token, run.Route?.Token ?? client);
+        attempt.Aborted = perTryLinked?.Token ?? run.Route?.Token ?? client;
+        attempt.MayRetry = attempt.Retries < run.MaxRetries && (body is null || body.CanReplay);
+        attempt.RetriableResponse = false;
+
+        await next(context);
+
+        ReleaseRetryBudget(attempt, run.ClusterId);
+        var timedOut = !client.IsCancellationRequested && (run.Route?.IsCancellationRequested == true || perTry?.IsCancellationRequested == true);
+        var routeExpired = timedOut && run.Route?.IsCancellationRequested == true;
+        if (!ShouldRetry(context, proxy, attempt, timedOut && !routeExpired, attempt.Retries, run.MaxRetries, body, run.Series))
+        {
+            if (timedOut && !context.Response.HasStarted)
+            {
+                await AnswerTimeoutAsync(context, routeExpired ? run.RouteTimeout : run.PerTryTimeout!.Value);
+            }
+
+            if (attempt.Retries > 0 && context.Response.StatusCode < 500 && !timedOut)
+            {
+                run.Series.Successes.Inc();
+            }
+
+            return false;
+        }
+
+        if (!budget.TryStartRetry(run.ClusterId))
+        {
+            run.Series.Overflows.Inc();
+            return false;
+        }
+
+        attempt.HoldsRetryBudget = true;
+        run.Series.Retries.Inc();
+        run.Series.RetriedResponse(context.Response.StatusCode).Inc();
+        attempt.Retries++;
+        (attempt.Tried ??= []).Add(proxy.ProxiedDestination!);
+        return true;
+    }
+
+    private void ReleaseRetryBudget(UpstreamAttempt attempt, string clusterId)
+    {
+        if (attempt.HoldsRetryBudget)
+        {
+            attempt.HoldsRetryBudget = false;
+            budget.EndRetry(clusterId);
+        }
+    }
+
+    /// <summary>What every attempt of one request shares.</summary>
+    private sealed record Run(
+        HttpContext Context,
+        IReverseProxyFeature Proxy,
+        UpstreamAttempt Attempt,
+        ReplayableRequestBody? Body,
+        IReadOnlyList<DestinationState> Healthy,
+        string ClusterId,
+        int MaxRetries,
+        CancellationTokenSource? Route,
+        TimeSpan RouteTimeout,
+        TimeSpan? PerTryTimeout,
+        RetryStats.Series Series,
+        CancellationToken ClientAborted);
 
     private static bool ShouldRetry(
         HttpContext context, IReverseProxyFeature proxy, UpstreamAttempt attempt, bool perTryTimedOut, int retries, int maxRetries, ReplayableRequestBody? body, RetryStats.Series series)
@@ -191,18 +222,6 @@ internal sealed class UpstreamRouterMiddleware(
 
         // Envoy's previous-hosts predicate gives up on avoiding tried hosts when none is left.
         return untried.Count > 0 ? untried : all;
-    }
-
-    /// <summary>Envoy's fully jittered exponential back-off: a random time in [0, (2^n − 1) × base], capped.</summary>
-    private TimeSpan Backoff(RetryPolicy policy, int retry)
-    {
-        var ceiling = policy.BackoffBaseInterval * ((1L << Math.Min(retry, 30)) - 1);
-        if (ceiling > policy.BackoffCap)
-        {
-            ceiling = policy.BackoffCap;
-        }
-
-        return ceiling * random.NextDouble();
     }
 
     private static async Task AnswerTimeoutAsync(HttpContext context, TimeSpan timeout)
