@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.Retries;
 using Yarp.ReverseProxy.Transforms.Builder;
 
@@ -17,6 +18,7 @@ public static class ResilienceServiceCollectionExtensions
         services.TryAddSingleton<IRetryBudget, UnlimitedRetryBudget>();
         services.AddSingleton<RetryStats>();
         services.AddSingleton<ITransformProvider, RetryTransformProvider>();
+        services.AddProxyMeshHealthChecks();
         return services;
     }
 
