@@ -163,6 +163,10 @@ public sealed class HealthCheckTests
         Assert.True((await BackendsReachedAsync(client, 12)).SetEquals(["a", "b", "c"]), "one of three healthy (33% < 50%): all hosts take traffic");
         Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_healthy_panic_total", Labels) >= 12);
         Assert.Equal(1, await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_membership_healthy_hosts", Labels));
+        using (var admin = Clients.Http1(proxy.Admin))
+        {
+            Assert.Equal("", await Promtool.CheckMetricsAsync(await admin.GetStringAsync("/metrics")));
+        }
 
         b.Mode = HealthMode.Ok;
         await HealthIsAsync(proxy, "d1", DestinationHealth.Healthy);
