@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using ProxyMesh.Proxy.Tests.Infrastructure;
-using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Tests.Resilience.HealthChecks;
@@ -76,10 +75,7 @@ public sealed class HealthCheckScheduleTests
         Assert.Equal(4, await MetricsScrape.ValueAsync(proxy, "proxymesh_health_check_failure_total", "cluster=\"app\""));
     }
 
-    private static DestinationHealth Health(RunningProxy proxy) =>
-        proxy.Services.GetRequiredService<IProxyStateLookup>().TryGetCluster("app", out var cluster)
-            ? cluster.Destinations["d0"].Health.Active
-            : DestinationHealth.Unknown;
+    private static DestinationHealth Health(RunningProxy proxy) => HealthCheckTests.ActiveHealth(proxy, "d0");
 
     private static Task WaitingAsync(WatchedTimeProvider time, int waits) =>
         Eventually.AssertAsync(() => Task.FromResult(time.TimersDue(Jittered) == waits), $"the checker waits the interval for the {waits}. time");

@@ -24,6 +24,9 @@ public sealed class HealthCheckTests
     internal static ProxyConfig WithHealthCheck(ProxyConfig config, string cluster, JsonObject policy)
     {
         config.Root["ProxyMesh"]!["Clusters"] = new JsonObject { [cluster] = new JsonObject { ["HealthCheck"] = policy } };
+
+        // Every request to the next host, so that a few requests show exactly which hosts take traffic.
+        config.Clusters[cluster]!["LoadBalancingPolicy"] = "RoundRobin";
         return config;
     }
 
@@ -37,7 +40,7 @@ public sealed class HealthCheckTests
         ["HealthyThreshold"] = healthyThreshold,
     };
 
-    private static DestinationHealth ActiveHealth(RunningProxy proxy, string destination) =>
+    internal static DestinationHealth ActiveHealth(RunningProxy proxy, string destination) =>
         proxy.Services.GetRequiredService<IProxyStateLookup>().TryGetCluster("app", out var cluster)
         && cluster.Destinations.TryGetValue(destination, out var state)
             ? state.Health.Active
@@ -70,8 +73,8 @@ public sealed class HealthCheckTests
         await HealthIsAsync(proxy, "d1", DestinationHealth.Healthy);
         Assert.True((await BackendsReachedAsync(client, 10)).SetEquals(["one", "flaky"]));
 
-        flaky.Mode = HealthMode.Abort;
         var checksBefore = flaky.Checks;
+        flaky.Mode = HealthMode.Abort;
         await HealthIsAsync(proxy, "d1", DestinationHealth.Unhealthy);
         Assert.True(flaky.Checks - checksBefore >= 3, $"ejected after {flaky.Checks - checksBefore} failed checks, before the threshold of 3");
         Assert.True((await BackendsReachedAsync(client, 10)).SetEquals(["one"]), "traffic moves to the healthy host");
@@ -208,36 +211,41 @@ public sealed class HealthCheckTests
     [Fact]
     public async Task Invalid_health_check_configuration_is_rejected_naming_the_key()
     {
-        var config = new ProxyConfig().Cluster("app", "http://127.0.0.1:1").Route("app", "app");
-        config.Root["ProxyMesh"]!["Defaults"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Interval"] = "00:00:00", ["PanicThreshold"] = 150 } };
-        config.Root["ProxyMesh"]!["Clusters"] = new JsonObject
-        {
-            ["app"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Http", ["ExpectedStatuses"] = "200-abc" } },
-            ["other"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Udp", ["UnhealthyThreshold"] = 0, ["Timeout"] = "soon" } },
-        };
+        var problems = await ProblemsAsync(
+            new JsonObject { ["Interval"] = "00:00:00", ["PanicThreshold"] = 150 },
+            new JsonObject
+            {
+                ["app"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Http", ["ExpectedStatuses"] = "200-abc" } },
+                ["other"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Udp", ["Timeout"] = "soon" } },
+            });
 
-        var e = await Assert.ThrowsAsync<InvalidConfigurationException>(() => RunningProxy.StartAsync(config));
-
-        var problems = string.Join("\n", e.Problems);
-        Assert.Contains("ProxyMesh:Defaults:HealthCheck:Interval:", problems, StringComparison.Ordinal);
-        Assert.Contains("ProxyMesh:Defaults:HealthCheck:PanicThreshold:", problems, StringComparison.Ordinal);
-        Assert.Contains("ProxyMesh:Clusters:app:HealthCheck:ExpectedStatuses: '200-abc'", problems, StringComparison.Ordinal);
-        Assert.Contains("ProxyMesh:Clusters:other:HealthCheck:", problems, StringComparison.Ordinal);
+        Assert.Contains(problems, problem => problem.StartsWith("ProxyMesh:Defaults:HealthCheck:Interval:", StringComparison.Ordinal));
+        Assert.Contains(problems, problem => problem.StartsWith("ProxyMesh:Defaults:HealthCheck:PanicThreshold:", StringComparison.Ordinal));
+        Assert.Contains(problems, problem => problem.StartsWith("ProxyMesh:Clusters:app:HealthCheck:ExpectedStatuses: '200-abc'", StringComparison.Ordinal));
+        Assert.Contains(problems, problem => problem.StartsWith("ProxyMesh:Clusters:other:HealthCheck:", StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task An_http_check_without_a_path_is_rejected()
+    public async Task An_http_check_without_a_path_and_a_zero_threshold_are_rejected()
+    {
+        var problems = await ProblemsAsync(
+            new JsonObject(),
+            new JsonObject
+            {
+                ["app"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Http" } },
+                ["other"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Tcp", ["UnhealthyThreshold"] = 0 } },
+            });
+
+        Assert.Contains("ProxyMesh:Clusters:app:HealthCheck:Path: Http health checks need a path starting with '/'", problems);
+        Assert.Contains("ProxyMesh:Clusters:other:HealthCheck:UnhealthyThreshold: must be at least 1", problems);
+    }
+
+    private static async Task<IReadOnlyList<string>> ProblemsAsync(JsonObject defaults, JsonObject clusters)
     {
         var config = new ProxyConfig().Cluster("app", "http://127.0.0.1:1").Route("app", "app");
-        config.Root["ProxyMesh"]!["Clusters"] = new JsonObject
-        {
-            ["app"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Http" } },
-            ["other"] = new JsonObject { ["HealthCheck"] = new JsonObject { ["Type"] = "Tcp", ["UnhealthyThreshold"] = 0 } },
-        };
-
+        config.Root["ProxyMesh"]!["Defaults"] = new JsonObject { ["HealthCheck"] = defaults };
+        config.Root["ProxyMesh"]!["Clusters"] = clusters;
         var e = await Assert.ThrowsAsync<InvalidConfigurationException>(() => RunningProxy.StartAsync(config));
-
-        Assert.Contains("ProxyMesh:Clusters:app:HealthCheck:Path: Http health checks need a path starting with '/'", e.Problems);
-        Assert.Contains("ProxyMesh:Clusters:other:HealthCheck:UnhealthyThreshold: must be at least 1", e.Problems);
+        return e.Problems;
     }
 }
