@@ -197,6 +197,40 @@ public sealed class HealthCheckTests
     }
 
     [Fact]
+    public async Task Http_checks_of_an_http2_cluster_use_h2c()
+    {
+        await using var upstream = await Backend.StartAsync(
+            app => app.Run(context => context.Request.Path == "/health" && context.Request.Protocol == "HTTP/2" ? Task.CompletedTask : Backend.Echo(context, "h2")),
+            HttpProtocols.Http2);
+        var config = WithHealthCheck(new ProxyConfig().Cluster("app", [upstream.Address], http2: true).Route("app", "app"), "app", FastHttpCheck());
+        await using var proxy = await RunningProxy.StartAsync(config);
+
+        await HealthIsAsync(proxy, "d0", DestinationHealth.Healthy);
+    }
+
+    [Fact]
+    public async Task Checks_start_and_stop_as_the_configuration_changes()
+    {
+        await using var one = await FlippingBackend.StartAsync("one");
+        await using var sick = await FlippingBackend.StartAsync("sick");
+        sick.Mode = HealthMode.Unavailable;
+        var plain = new ProxyConfig().Cluster("app", [one.Address, sick.Address]).Route("app", "app");
+        plain.Clusters["app"]!["LoadBalancingPolicy"] = "RoundRobin";
+        await using var proxy = await RunningProxy.StartAsync(plain);
+        using var client = Clients.Http1(proxy.Ingress);
+        Assert.True((await BackendsReachedAsync(client, 4)).SetEquals(["one", "sick"]), "unchecked, both hosts take traffic");
+
+        var checkedConfig = WithHealthCheck(new ProxyConfig().Cluster("app", [one.Address, sick.Address]).Route("app", "app"), "app", FastHttpCheck());
+        await proxy.RewriteSettingsAsync(checkedConfig);
+        await HealthIsAsync(proxy, "d1", DestinationHealth.Unhealthy);
+        Assert.True((await BackendsReachedAsync(client, 4)).SetEquals(["one"]), "checked, the failing host is skipped");
+
+        await proxy.RewriteSettingsAsync(plain);
+        await HealthIsAsync(proxy, "d1", DestinationHealth.Unknown);
+        Assert.True((await BackendsReachedAsync(client, 4)).SetEquals(["one", "sick"]), "unchecked again, both hosts take traffic");
+    }
+
+    [Fact]
     public async Task Without_a_type_no_host_is_checked()
     {
         await using var a = await FlippingBackend.StartAsync("a");
