@@ -57,8 +57,9 @@ internal sealed class HealthProbes : IDisposable
         {
             return ProbeResult.NetworkFailure;
         }
-        catch (UriFormatException)
+        catch (Exception e) when (e is UriFormatException or InvalidOperationException or ArgumentException or NotSupportedException)
         {
+            // A check that cannot be made at all (an address or path HttpClient refuses): the host is not shown healthy.
             return ProbeResult.Failure;
         }
     }
