@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.Retries;
 using Yarp.ReverseProxy.Transforms.Builder;
 
@@ -18,6 +19,7 @@ public static class ResilienceServiceCollectionExtensions
         services.AddSingleton<RetryStats>();
         services.AddSingleton<RetryPipelines>();
         services.AddSingleton<ITransformProvider, RetryTransformProvider>();
+        services.AddProxyMeshHealthChecks();
         return services;
     }
 

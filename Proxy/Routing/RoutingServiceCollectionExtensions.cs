@@ -3,6 +3,7 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
+using ProxyMesh.Proxy.Resilience.HealthChecks;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -29,6 +30,7 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseUpstreamStats();
                 proxy.UseRouter();
                 proxy.UseSessionAffinity();
+                proxy.UseHealthyPanic();
                 proxy.UseLoadBalancing();
                 proxy.UsePassiveHealthChecks();
             })
