@@ -1,3 +1,5 @@
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
+
 namespace ProxyMesh.Proxy.Resilience;
 
 public static class ResilienceServiceCollectionExtensions
@@ -6,6 +8,7 @@ public static class ResilienceServiceCollectionExtensions
     public static IServiceCollection AddProxyMeshResilience(this IServiceCollection services)
     {
         services.AddSingleton<ClusterPolicies>();
+        services.AddProxyMeshOutlierDetection();
         return services;
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -28,6 +29,7 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseUpstreamStats();
                 proxy.UseSessionAffinity();
                 proxy.UseLoadBalancing();
+                proxy.UseOutlierDetection(); // Alongside, not instead: clusters may still configure YARP's own passive checks.
                 proxy.UsePassiveHealthChecks();
             })
             .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));
