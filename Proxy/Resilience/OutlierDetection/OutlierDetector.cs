@@ -193,10 +193,10 @@ internal sealed partial class OutlierDetector : IDisposable
         host.EjectedUntil = now + duration;
         Volatile.Write(ref host.Consecutive5xx, 0);
         Volatile.Write(ref host.ConsecutiveGatewayFailure, 0);
+        _health.SetPassive(cluster, destination, DestinationHealth.Unhealthy, duration);
         monitor.ActiveEjections++;
         monitor.Stats.Active.Set(monitor.ActiveEjections);
         monitor.Stats.Enforced[(int)type].Inc();
-        _health.SetPassive(cluster, destination, DestinationHealth.Unhealthy, duration);
         LogEjected(monitor.ClusterId, destination.DestinationId, OutlierDetectionStats.Label(type), duration, host.TimesEjected);
     }
 
