@@ -33,8 +33,8 @@ public sealed class OutlierDetectionUnitTests
         // Five hosts at 100 requests: rates 100, 100, 100, 100, 50 → mean 90, stdev 20, threshold 90 − 1.9 × 20 = 52.
         Assert.Equal([4], SuccessRate(options, Healthy(), Healthy(), Healthy(), Healthy(), new HostCounts(50, 50)));
 
-        // 55 % is above the threshold: no outlier.
-        Assert.Empty(SuccessRate(options, Healthy(), Healthy(), Healthy(), Healthy(), new HostCounts(60, 40)));
+        // Rates 100, 100, 90, 90, 80 → mean 92, stdev 7.5, threshold 77.8: no outlier.
+        Assert.Empty(SuccessRate(options, Healthy(), Healthy(), new HostCounts(90, 10), new HostCounts(90, 10), new HostCounts(80, 20)));
 
         // Four hosts are too few (SuccessRateMinimumHosts 5), and hosts under the request volume do not count.
         Assert.Empty(SuccessRate(options, Healthy(), Healthy(), Healthy(), new HostCounts(0, 100)));
