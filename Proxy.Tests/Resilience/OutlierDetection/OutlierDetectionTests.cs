@@ -66,6 +66,12 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
         _clock.Advance(TimeSpan.FromSeconds(1));
         await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "the host returns after 60 s, twice the base ejection time");
         Assert.Equal(2, await Detected(proxy, "consecutive_5xx"));
+
+        using var admin = Clients.Http1(proxy.Admin);
+        var outlierMetrics = string.Join('\n', (await admin.GetStringAsync("/metrics")).Split('\n')
+            .Where(line => line.Contains("proxymesh_outlier_detection_", StringComparison.Ordinal))) + "\n";
+        Assert.Contains("proxymesh_outlier_detection_ejections_overflow_total", outlierMetrics, StringComparison.Ordinal);
+        Assert.Equal("", await Promtool.CheckMetricsAsync(outlierMetrics));
     }
 
     [Fact]
