@@ -25,8 +25,9 @@ public sealed class EchoService(CancellationObserver cancellations) : Echo.EchoB
                 }
             }
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
         {
+            // The call was cut short from the caller's side: cancelled, or its stream reset while writing.
             cancellations.Observe(request.Message);
             throw;
         }

@@ -38,6 +38,9 @@ public sealed class StatsTests : IAsyncLifetime
             .Route("slow", "app", path: "/slow");
         config.Clusters["app"]!["HttpRequest"] = new JsonObject { ["ActivityTimeout"] = "00:00:00.300" };
         config.Routes["app"]!["Transforms"] = new JsonArray(new JsonObject { ["PathPattern"] = "/{**rest}" });
+
+        // One attempt per request, so that every upstream outcome shows once (retries have their own tests).
+        config.Root["ProxyMesh"]!["Defaults"] = new JsonObject { ["Retry"] = new JsonObject { ["NumRetries"] = 0 } };
         _proxy = await RunningProxy.StartAsync(config);
     }
 

@@ -81,6 +81,33 @@ public sealed class TracingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Each_retry_is_a_client_span_of_its_own()
+    {
+        var config = new ProxyConfig().Cluster("flaky", [$"http://127.0.0.1:{ProxyProcess.FreePort()}", _backend.Address]).Route("flaky", "flaky");
+        config.Clusters["flaky"]!["LoadBalancingPolicy"] = "FirstAlphabetical";
+        config.Root["ProxyMesh"]!["Tracing"] = new JsonObject { ["Enabled"] = true, ["Endpoint"] = _collector.Address, ["ExportInterval"] = "00:00:00.200" };
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.Http1(proxy.Ingress);
+        var id = Guid.NewGuid().ToString();
+        using var request = client.Request(HttpMethod.Get, "/retried");
+        request.Headers.Add("x-request-id", id);
+        (await client.SendAsync(request)).Dispose();
+
+        Span[] attempts = [];
+        Span? server = null;
+        await Eventually.AssertAsync(
+            () =>
+            {
+                var mine = _collector.Spans.Where(span => OtlpCollector.Attribute(span, "proxymesh.request_id") == id).ToArray();
+                server = mine.FirstOrDefault(span => span.Kind == Span.Types.SpanKind.Server);
+                attempts = mine.Where(span => span.Kind == Span.Types.SpanKind.Client).ToArray();
+                return Task.FromResult(server is not null && attempts.Length == 2);
+            },
+            "two client spans, one per attempt");
+        Assert.All(attempts, attempt => Assert.Equal(server!.SpanId, attempt.ParentSpanId));
+    }
+
+    [Fact]
     public async Task A_callers_trace_context_is_continued()
     {
         const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";

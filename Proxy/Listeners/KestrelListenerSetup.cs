@@ -15,7 +15,9 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
         var mesh = options.Value;
         foreach (var (name, listener) in mesh.Listeners)
         {
-            Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false), listener, $"{ProxyMeshOptions.SectionName}:Listeners:{name}");
+            var key = $"{ProxyMeshOptions.SectionName}:Listeners:{name}";
+            var trusted = listener.TrustControlHeaders ?? (ListenerAddress.TryParse(listener.Url, out var address, out _) && address!.IsLoopback);
+            Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false, trusted), listener, key);
         }
 
         var admin = new ProxyListenerOptions { Url = mesh.Admin.Url, Protocols = HttpProtocols.Http1AndHttp2 };

@@ -10,6 +10,9 @@ public sealed record ListenerAddress(bool IsHttps, string Host, IPAddress? IPAdd
 
     public bool IsAnyAddress => IPAddress is null && !IsLocalhost;
 
+    /// <summary>Reachable only from this machine.</summary>
+    public bool IsLoopback => IsLocalhost || (IPAddress is not null && System.Net.IPAddress.IsLoopback(IPAddress));
+
     public static bool TryParse(string? url, out ListenerAddress? address, out string problem)
     {
         address = null;

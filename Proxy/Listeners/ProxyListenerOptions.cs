@@ -11,6 +11,12 @@ public sealed class ProxyListenerOptions
     /// <summary><c>Http1</c>, <c>Http2</c> or <c>Http1AndHttp2</c> (the default; cleartext detects h2c by its preface).</summary>
     public HttpProtocols Protocols { get; set; } = HttpProtocols.Http1AndHttp2;
 
+    /// <summary>
+    /// Whether callers may steer the proxy with Envoy's <c>x-envoy-*</c> request headers (retries, timeouts). By
+    /// default only listeners bound to loopback trust them: the local application, never callers from outside.
+    /// </summary>
+    public bool? TrustControlHeaders { get; set; }
+
     /// <summary>Server certificate for an <c>https://</c> listener.</summary>
     public CertificateOptions? Certificate { get; set; }
 }

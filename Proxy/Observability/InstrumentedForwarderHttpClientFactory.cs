@@ -1,23 +1,38 @@
 using System.Net.Sockets;
+using ProxyMesh.Proxy.Resilience;
+using ProxyMesh.Proxy.Resilience.Timeouts;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyMesh.Proxy.Observability;
 
 /// <summary>YARP's upstream client, with connections opened through a callback that counts them and their bytes per cluster.</summary>
-internal sealed class InstrumentedForwarderHttpClientFactory(UpstreamConnectionStats stats, ILogger<ForwarderHttpClientFactory> logger)
+internal sealed class InstrumentedForwarderHttpClientFactory(
+    UpstreamConnectionStats stats, ClusterPolicies policies, TimeProvider time, ILogger<ForwarderHttpClientFactory> logger)
     : ForwarderHttpClientFactory(logger)
 {
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
-        var series = stats.For(context.ClusterId);
+        var clusterId = context.ClusterId;
+        var series = stats.For(clusterId);
+
+        // The cluster's connect timeout (policy Timeouts:Connect) is read at each connect, so a reload applies at once.
+        handler.ConnectTimeout = Timeout.InfiniteTimeSpan;
         handler.ConnectCallback = async (connection, cancellationToken) =>
         {
             series.Connections.Inc();
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            using var timeout = new CancellationTokenSource(policies.For<TimeoutPolicy>(clusterId, TimeoutPolicy.Name).Connect, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
             try
             {
-                await socket.ConnectAsync(connection.DnsEndPoint, cancellationToken);
+                await socket.ConnectAsync(connection.DnsEndPoint, linked.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                series.ConnectFailures.Inc();
+                throw new HttpRequestException(HttpRequestError.ConnectionError, $"Connecting to {connection.DnsEndPoint} timed out.", new TimeoutException());
             }
             catch
             {

@@ -1,14 +1,32 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
+using ProxyMesh.Proxy.Resilience.Retries;
+using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace ProxyMesh.Proxy.Resilience;
 
 public static class ResilienceServiceCollectionExtensions
 {
-    /// <summary>Per-cluster resilience policies over mesh-wide defaults.</summary>
+    /// <summary>Per-cluster resilience policies over mesh-wide defaults: retries and timeouts, …</summary>
     public static IServiceCollection AddProxyMeshResilience(this IServiceCollection services)
     {
         services.AddSingleton<ClusterPolicies>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(Random.Shared);
+        services.AddSingleton<IConfigurationValidator, ResilienceConfigValidator>();
+        services.TryAddSingleton<IRetryBudget, UnlimitedRetryBudget>();
+        services.AddSingleton<RetryStats>();
+        services.AddSingleton<RetryPipelines>();
+        services.AddSingleton<ITransformProvider, RetryTransformProvider>();
         services.AddProxyMeshOutlierDetection();
         return services;
+    }
+
+    /// <summary>Envoy's router in the proxy pipeline, before load balancing: route and per-try timeouts, retries to other hosts.</summary>
+    public static IReverseProxyApplicationBuilder UseRouter(this IReverseProxyApplicationBuilder proxy)
+    {
+        proxy.UseMiddleware<UpstreamRouterMiddleware>();
+        return proxy;
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using Yarp.ReverseProxy.Configuration;
 
@@ -27,6 +28,7 @@ public static class RoutingServiceCollectionExtensions
         endpoints.MapReverseProxy(proxy =>
             {
                 proxy.UseUpstreamStats();
+                proxy.UseRouter();
                 proxy.UseSessionAffinity();
                 proxy.UseLoadBalancing();
                 proxy.UseOutlierDetection(); // Alongside, not instead: clusters may still configure YARP's own passive checks.

@@ -61,7 +61,8 @@ public static class OutlierDetectionTestBed
         var mesh = (JsonObject)config.Root["ProxyMesh"]!;
         if (cluster is null)
         {
-            mesh["Defaults"] = new JsonObject { ["OutlierDetection"] = policy };
+            mesh["Defaults"] ??= new JsonObject();
+            mesh["Defaults"]!["OutlierDetection"] = policy;
         }
         else
         {
@@ -72,8 +73,20 @@ public static class OutlierDetectionTestBed
         return config;
     }
 
+    /// <summary>
+    /// One attempt per request, so that each test request is exactly one outcome (retries wait their back-off on the
+    /// fake clock, which only moves when a test says so).
+    /// </summary>
+    public static ProxyConfig WithoutRetries(this ProxyConfig config)
+    {
+        var mesh = (JsonObject)config.Root["ProxyMesh"]!;
+        mesh["Defaults"] ??= new JsonObject();
+        mesh["Defaults"]!["Retry"] = new JsonObject { ["NumRetries"] = 0 };
+        return config;
+    }
+
     public static Task<RunningProxy> StartAsync(ProxyConfig config, WatchedTimeProvider clock, Random? random = null) =>
-        RunningProxy.StartAsync(config, services =>
+        RunningProxy.StartAsync(config.WithoutRetries(), services =>
         {
             services.AddSingleton<TimeProvider>(clock);
             services.AddSingleton(random ?? new FixedRandom(0.5));

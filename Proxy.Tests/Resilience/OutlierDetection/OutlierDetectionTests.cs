@@ -221,7 +221,7 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
         await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == 20, "requests are recorded");
         Assert.Equal(0, await Detected(proxy, "consecutive_5xx"));
 
-        await proxy.RewriteSettingsAsync(Orders(_a, _b).Policy("orders", new JsonObject { ["Consecutive5xx"] = 2 }));
+        await proxy.RewriteSettingsAsync(Orders(_a, _b).Policy("orders", new JsonObject { ["Consecutive5xx"] = 2 }).WithoutRetries());
         await Eventually.AssertAsync(async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_success_total") >= 1, "the reload applies");
         await Eventually.AssertAsync(
             async () =>

@@ -53,19 +53,20 @@ public sealed class OutlierDetectionUnitTests
     }
 
     [Theory]
-    [InlineData(ForwarderError.None, 200, false, UpstreamOutcome.Success)]
-    [InlineData(ForwarderError.None, 404, false, UpstreamOutcome.Success)]
-    [InlineData(ForwarderError.None, 500, false, UpstreamOutcome.Error5xx)]
-    [InlineData(ForwarderError.None, 503, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.Request, 502, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.RequestTimedOut, 504, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.ResponseBodyDestination, 200, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.RequestCanceled, 502, true, UpstreamOutcome.Ignored)]
-    [InlineData(ForwarderError.RequestBodyClient, 400, false, UpstreamOutcome.Ignored)]
-    [InlineData(ForwarderError.ResponseBodyClient, 200, true, UpstreamOutcome.Ignored)]
-    [InlineData(ForwarderError.ResponseHeaders, 502, true, UpstreamOutcome.Ignored)]
-    public void Outcomes_count_against_hosts_except_client_cancellations(ForwarderError error, int status, bool clientAborted, UpstreamOutcome expected) =>
-        Assert.Equal(expected, OutlierDetectionMiddleware.Classify(error, status, clientAborted));
+    [InlineData(ForwarderError.None, 200, false, false, UpstreamOutcome.Success)]
+    [InlineData(ForwarderError.None, 404, false, false, UpstreamOutcome.Success)]
+    [InlineData(ForwarderError.None, 500, false, false, UpstreamOutcome.Error5xx)]
+    [InlineData(ForwarderError.None, 503, false, false, UpstreamOutcome.GatewayFailure)]
+    [InlineData(ForwarderError.Request, 502, false, false, UpstreamOutcome.GatewayFailure)]
+    [InlineData(ForwarderError.RequestTimedOut, 504, false, false, UpstreamOutcome.GatewayFailure)]
+    [InlineData(ForwarderError.ResponseBodyDestination, 200, false, false, UpstreamOutcome.GatewayFailure)]
+    [InlineData(ForwarderError.RequestCanceled, 502, false, true, UpstreamOutcome.GatewayFailure)] // per-try timeout
+    [InlineData(ForwarderError.RequestCanceled, 502, true, false, UpstreamOutcome.Ignored)]
+    [InlineData(ForwarderError.RequestBodyClient, 400, false, false, UpstreamOutcome.Ignored)]
+    [InlineData(ForwarderError.ResponseBodyClient, 200, true, false, UpstreamOutcome.Ignored)]
+    [InlineData(ForwarderError.ResponseHeaders, 502, true, false, UpstreamOutcome.Ignored)]
+    public void Outcomes_count_against_hosts_except_client_cancellations(ForwarderError error, int status, bool clientGone, bool attemptTimedOut, UpstreamOutcome expected) =>
+        Assert.Equal(expected, OutlierDetectionMiddleware.Classify(error, status, clientGone, attemptTimedOut));
 
     [Fact]
     public void Defaults_follow_envoy_with_the_interval_detectors_off()

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using ProxyMesh.Proxy.Tests.Grpc;
+using ProxyMesh.Proxy.Tests.Infrastructure;
+
+namespace ProxyMesh.Proxy.Tests.Resilience.Timeouts;
+
+/// <summary>The route timeout covers every attempt; a per-try timeout moves on to another host; connects time out.</summary>
+public sealed class TimeoutTests : IAsyncLifetime
+{
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Backend _slow = null!;
+    private Backend _fast = null!;
+
+    public async Task InitializeAsync()
+    {
+        _slow = await Backend.StartAsync(app => app.Run(async context =>
+        {
+            await _release.Task.WaitAsync(context.RequestAborted);
+            await context.Response.WriteAsync("slow");
+        }));
+        _fast = await Backend.StartEchoAsync("fast");
+    }
+
+    public async Task DisposeAsync()
+    {
+        _release.TrySetResult();
+        await _slow.DisposeAsync();
+        await _fast.DisposeAsync();
+    }
+
+    private static ProxyConfig WithPolicies(ProxyConfig config, JsonObject clusterPolicies)
+    {
+        config.Root["ProxyMesh"]!["Clusters"] = new JsonObject { ["app"] = clusterPolicies };
+        return config;
+    }
+
+    [Fact]
+    public async Task The_route_timeout_answers_504_with_a_reason_and_counts_it()
+    {
+        var config = WithPolicies(new ProxyConfig().Cluster("app", _slow.Address).Route("app", "app"), new JsonObject
+        {
+            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:00.300" },
+        });
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        var watch = Stopwatch.StartNew();
+        using var response = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("upstream request timeout", await response.Content.ReadAsStringAsync());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"answered after {watch.Elapsed}");
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_timeout_total", "cluster=\"app\",route=\"app\"", 1);
+    }
+
+    [Fact]
+    public async Task A_grpc_call_past_the_route_timeout_ends_with_deadline_exceeded()
+    {
+        await using var grpc = await Backend.StartAsync(
+            app => app.MapGrpcService<EchoService>(),
+            HttpProtocols.Http2,
+            services => services.AddGrpc().Services.AddSingleton(new CancellationObserver()));
+        var config = WithPolicies(new ProxyConfig().Cluster("app", grpc.Address, http2: true).Route("app", "app"), new JsonObject
+        {
+            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:00.300" },
+        });
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var channel = GrpcChannel.ForAddress(proxy.Ingress, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { UseProxy = false } });
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+            await new Echo.EchoClient(channel).UnaryAsync(new EchoRequest { Message = "late", DelayMs = 10_000 }));
+        Assert.Equal(StatusCode.DeadlineExceeded, error.StatusCode);
+        Assert.Equal("upstream request timeout", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task A_per_try_timeout_moves_on_to_another_host_within_the_route_timeout()
+    {
+        var config = WithPolicies(new ProxyConfig().Cluster("app", [_slow.Address, _fast.Address]).Route("app", "app"), new JsonObject
+        {
+            ["Retry"] = new JsonObject { ["PerTryTimeout"] = "00:00:00.300" },
+            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:10" },
+        });
+        config.Clusters["app"]!["LoadBalancingPolicy"] = "FirstAlphabetical";
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        using var response = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("fast", response.Headers.GetValues("x-backend").Single());
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_retry_total", "cluster=\"app\"", 1);
+    }
+
+    [Fact]
+    public async Task The_timeout_header_from_the_local_application_overrides_the_route_timeout()
+    {
+        await using var proxy = await RunningProxy.StartAsync(new ProxyConfig().Cluster("app", _slow.Address).Route("app", "app"));
+        using var client = Clients.Http1(proxy.Ingress);
+        using var request = client.Request(HttpMethod.Get, "/");
+        request.Headers.Add("x-envoy-upstream-rq-timeout-ms", "200");
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_connect_that_hangs_times_out_and_counts_as_a_connect_failure()
+    {
+        // A listener that never accepts, with its backlog filled: further connects hang in SYN-SENT.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var fillers = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(filler);
+                using var attempt = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    await filler.ConnectAsync(IPAddress.Loopback, port, attempt.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            var config = WithPolicies(new ProxyConfig().Cluster("app", $"http://127.0.0.1:{port}").Route("app", "app"), new JsonObject
+            {
+                ["Timeouts"] = new JsonObject { ["Connect"] = "00:00:00.300", ["Route"] = "00:00:10" },
+                ["Retry"] = new JsonObject { ["NumRetries"] = 0 },
+            });
+            await using var proxy = await RunningProxy.StartAsync(config);
+            using var client = Clients.Http1(proxy.Ingress);
+            var watch = Stopwatch.StartNew();
+            using var response = await client.GetAsync("/");
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+            Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5)); // waited for the connect timeout, not refused
+            await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_cx_connect_fail_total", "cluster=\"app\"", 1);
+        }
+        finally
+        {
+            foreach (var filler in fillers)
+            {
+                filler.Dispose();
+            }
+        }
+    }
+}
