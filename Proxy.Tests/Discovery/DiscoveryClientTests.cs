@@ -142,15 +142,18 @@ public sealed class DiscoveryClientTests : IAsyncLifetime
             return Backend.Echo(context, "flaky");
         }));
         Answer(_one.Address, flaky.Address);
-        await using var proxy = await StartProxyAsync(config => config.Clusters["orders"]!["HealthCheck"] = new JsonObject
+        await using var proxy = await StartProxyAsync(config => config.Root["ProxyMesh"]!["Clusters"] = new JsonObject
         {
-            ["Active"] = new JsonObject
+            ["orders"] = new JsonObject
             {
-                ["Enabled"] = true,
-                ["Interval"] = "00:00:00.100",
-                ["Timeout"] = "00:00:01",
-                ["Policy"] = "ConsecutiveFailures",
-                ["Path"] = "/health",
+                ["HealthCheck"] = new JsonObject
+                {
+                    ["Type"] = "Http",
+                    ["Path"] = "/health",
+                    ["Interval"] = "00:00:00.100",
+                    ["NoTrafficInterval"] = "00:00:00.100",
+                    ["Timeout"] = "00:00:01",
+                },
             },
         });
         using var client = Clients.Http1(proxy.Ingress);

@@ -193,7 +193,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
 
     private Func<string, HostHealth> HealthLookup(string clusterId)
     {
-        if (!_proxyState.TryGetCluster(clusterId, out var cluster) || cluster.Model.Config.HealthCheck?.Active?.Enabled != true)
+        if (!_proxyState.TryGetCluster(clusterId, out var cluster) || !Resilience.HealthChecks.HealthCheckConfigFilter.HasActiveChecks(cluster.Model.Config))
         {
             return static _ => HostHealth.NotChecked;
         }

@@ -1,5 +1,6 @@
 using Prometheus;
 using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Discovery;
 
@@ -36,7 +37,7 @@ internal sealed class DiscoveryStats
             foreach (var state in proxyState.GetClusters())
             {
                 members.WithLabels(state.ClusterId).Set(state.Destinations.Count);
-                healthy.WithLabels(state.ClusterId).Set(state.DestinationsState.AvailableDestinations.Count);
+                healthy.WithLabels(state.ClusterId).Set(state.DestinationsState.AllDestinations.Count(d => d.Health.Active != DestinationHealth.Unhealthy && d.Health.Passive != DestinationHealth.Unhealthy));
             }
 
             lock (_lastSuccess)

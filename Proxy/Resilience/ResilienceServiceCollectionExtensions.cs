@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
+using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.Retries;
 using Yarp.ReverseProxy.Transforms.Builder;
 
@@ -20,6 +21,7 @@ public static class ResilienceServiceCollectionExtensions
         services.AddSingleton<RetryPipelines>();
         services.AddSingleton<ITransformProvider, RetryTransformProvider>();
         services.AddProxyMeshOutlierDetection();
+        services.AddProxyMeshHealthChecks();
         return services;
     }
 

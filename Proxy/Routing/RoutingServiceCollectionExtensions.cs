@@ -4,6 +4,7 @@ using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
+using ProxyMesh.Proxy.Resilience.HealthChecks;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -30,6 +31,7 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseUpstreamStats();
                 proxy.UseRouter();
                 proxy.UseSessionAffinity();
+                proxy.UseHealthyPanic();
                 proxy.UseLoadBalancing();
                 proxy.UseOutlierDetection(); // Alongside, not instead: clusters may still configure YARP's own passive checks.
                 proxy.UsePassiveHealthChecks();

@@ -99,21 +99,21 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
         var dead = _c.Address;
         await _c.DisposeAsync();
         _c = await CommandedBackend.StartAsync("c2"); // keeps DisposeAsync balanced; the dead address refuses connections
-        var config = Orders(_a, _b).Policy("orders", new JsonObject
+        var config = Orders(_a, _b, _c).Policy("orders", new JsonObject
         {
             ["Consecutive5xx"] = 100,
             ["ConsecutiveGatewayFailure"] = 3,
             ["EnforcingConsecutiveGatewayFailure"] = 100,
-            ["MaxEjectionPercent"] = 70,
+            ["MaxEjectionPercent"] = 50,
         });
-        config.Clusters["orders"]!["Destinations"]!["d2"] = new JsonObject { ["Address"] = dead };
+        config.Clusters["orders"]!["Destinations"]!["d3"] = new JsonObject { ["Address"] = dead };
         _b.Status = 503;
         await using var proxy = await StartAsync(config, _clock);
         using var client = Clients.Http1(proxy.Ingress);
 
-        await SendAsync(client, 9); // three 503s from b, three connection failures (502) to the dead host
+        await SendAsync(client, 12); // three 503s from b, three connection failures (502) to the dead host
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_gateway_failure\"", 2);
-        await AssertTrafficGoesToAsync(client, ["a"], "only the healthy host takes traffic");
+        await AssertTrafficGoesToAsync(client, ["a", "c2"], "only the healthy hosts take traffic");
         Assert.Equal(0, await Detected(proxy, "consecutive_5xx"));
     }
 
