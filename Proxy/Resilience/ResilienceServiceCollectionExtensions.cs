@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.Retries;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -19,6 +20,7 @@ public static class ResilienceServiceCollectionExtensions
         services.AddSingleton<RetryStats>();
         services.AddSingleton<RetryPipelines>();
         services.AddSingleton<ITransformProvider, RetryTransformProvider>();
+        services.AddProxyMeshOutlierDetection();
         services.AddProxyMeshHealthChecks();
         return services;
     }

@@ -3,6 +3,7 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using Yarp.ReverseProxy.Configuration;
 
@@ -32,6 +33,7 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseSessionAffinity();
                 proxy.UseHealthyPanic();
                 proxy.UseLoadBalancing();
+                proxy.UseOutlierDetection(); // Alongside, not instead: clusters may still configure YARP's own passive checks.
                 proxy.UsePassiveHealthChecks();
             })
             .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));

@@ -39,5 +39,8 @@ internal sealed class UpstreamAttempt(IHttpRequestLifetimeFeature client, RetryC
         set => throw new NotSupportedException("An attempt's lifetime is set by the router.");
     }
 
+    /// <summary>The client went away (as opposed to a timeout cutting the attempt short): outlier detection does not count it.</summary>
+    public bool ClientGone => client.RequestAborted.IsCancellationRequested;
+
     public void Abort() => client.Abort();
 }

@@ -1,0 +1,235 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using ProxyMesh.Proxy.Tests.Infrastructure;
+using static ProxyMesh.Proxy.Tests.Resilience.OutlierDetection.OutlierDetectionTestBed;
+
+namespace ProxyMesh.Proxy.Tests.Resilience.OutlierDetection;
+
+/// <summary>
+/// Outlier detection end to end: real upstreams on loopback that fail on command, traffic through the proxy, ejection
+/// and return on a fake clock (advanced only once the proxy waits on it), stats from <c>/metrics</c>.
+/// </summary>
+public sealed class OutlierDetectionTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+
+    private readonly WatchedTimeProvider _clock = new();
+    private CommandedBackend _a = null!;
+    private CommandedBackend _b = null!;
+    private CommandedBackend _c = null!;
+
+    public async Task InitializeAsync()
+    {
+        _a = await CommandedBackend.StartAsync("a");
+        _b = await CommandedBackend.StartAsync("b");
+        _c = await CommandedBackend.StartAsync("c");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+        await _c.DisposeAsync();
+    }
+
+    private static ProxyConfig Orders(params CommandedBackend[] backends) =>
+        new ProxyConfig().RoundRobinCluster("orders", backends.Select(backend => backend.Address).ToArray()).Route("orders", "orders");
+
+    [Fact]
+    public async Task Consecutive_5xx_ejects_the_host_which_returns_after_the_base_ejection_time_and_is_ejected_twice_as_long_next_time()
+    {
+        _c.Status = 500;
+        await using var proxy = await StartAsync(Orders(_a, _b, _c), _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        await SendAsync(client, 15); // Round robin: five 500s from c.
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_5xx\"", 1);
+        await AssertTrafficGoesToAsync(client, ["a", "b"], "traffic moves to the other hosts");
+        Assert.Equal(1, await Detected(proxy, "consecutive_5xx"));
+        Assert.Equal(1, await Active(proxy));
+        Assert.Equal(0, await Enforced(proxy, "consecutive_gateway_failure"));
+
+        _c.Status = 200;
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.DoesNotContain("c", await SendAsync(client, 9));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "the host returns after 30 s");
+        Assert.Equal(0, await Active(proxy));
+
+        _c.Status = 500;
+        await SendAsync(client, 15);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_5xx\"", 2);
+        await AssertTrafficGoesToAsync(client, ["a", "b"], "traffic moves away again");
+        _c.Status = 200;
+        _clock.Advance(TimeSpan.FromSeconds(59));
+        Assert.DoesNotContain("c", await SendAsync(client, 9));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "the host returns after 60 s, twice the base ejection time");
+        Assert.Equal(2, await Detected(proxy, "consecutive_5xx"));
+
+        using var admin = Clients.Http1(proxy.Admin);
+        var outlierMetrics = string.Join('\n', (await admin.GetStringAsync("/metrics")).Split('\n')
+            .Where(line => line.Contains("proxymesh_outlier_detection_", StringComparison.Ordinal))) + "\n";
+        Assert.Contains("proxymesh_outlier_detection_ejections_overflow_total", outlierMetrics, StringComparison.Ordinal);
+        Assert.Equal("", await Promtool.CheckMetricsAsync(outlierMetrics));
+    }
+
+    [Fact]
+    public async Task Max_ejection_percent_still_ejects_one_host_but_never_two()
+    {
+        _b.Status = 500;
+        _c.Status = 500;
+        await using var proxy = await StartAsync(Orders(_a, _b, _c), _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        await SendAsync(client, 30);
+        await Eventually.AssertAsync(
+            async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_outlier_detection_ejections_overflow_total", "cluster=\"orders\"") >= 1,
+            "the second failing host overflows MaxEjectionPercent");
+        Assert.Equal(1, await Enforced(proxy, "consecutive_5xx"));
+        Assert.Equal(1, await Active(proxy));
+        var reached = await SendAsync(client, 12);
+        Assert.Single(new[] { "b", "c" }, reached.Contains); // one failing host ejected, the other still served
+        Assert.Equal(1, await Active(proxy));
+    }
+
+    [Fact]
+    public async Task Consecutive_gateway_failures_including_connection_failures_eject_when_enforced()
+    {
+        var dead = _c.Address;
+        await _c.DisposeAsync();
+        _c = await CommandedBackend.StartAsync("c2"); // keeps DisposeAsync balanced; the dead address refuses connections
+        var config = Orders(_a, _b, _c).Policy("orders", new JsonObject
+        {
+            ["Consecutive5xx"] = 100,
+            ["ConsecutiveGatewayFailure"] = 3,
+            ["EnforcingConsecutiveGatewayFailure"] = 100,
+            ["MaxEjectionPercent"] = 50,
+        });
+        config.Clusters["orders"]!["Destinations"]!["d3"] = new JsonObject { ["Address"] = dead };
+        _b.Status = 503;
+        await using var proxy = await StartAsync(config, _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        await SendAsync(client, 12); // three 503s from b, three connection failures (502) to the dead host
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_gateway_failure\"", 2);
+        await AssertTrafficGoesToAsync(client, ["a", "c2"], "only the healthy hosts take traffic");
+        Assert.Equal(0, await Detected(proxy, "consecutive_5xx"));
+    }
+
+    [Fact]
+    public async Task Gateway_failures_are_detected_but_not_enforced_by_default()
+    {
+        _c.Status = 503;
+        await using var proxy = await StartAsync(Orders(_a, _b, _c).Policy(null, new JsonObject { ["Consecutive5xx"] = 100 }), _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        await SendAsync(client, 15);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_detected_total", "cluster=\"orders\",type=\"consecutive_gateway_failure\"", 1);
+        Assert.Equal(0, await Enforced(proxy, "consecutive_gateway_failure"));
+        Assert.Contains("c", await SendAsync(client, 6));
+    }
+
+    public static TheoryData<string, JsonObject> IntervalDetectors => new()
+    {
+        {
+            "failure_percentage", new JsonObject
+            {
+                ["EnforcingFailurePercentage"] = 100, ["FailurePercentageMinimumHosts"] = 3, ["FailurePercentageRequestVolume"] = 5,
+            }
+        },
+        {
+            "success_rate", new JsonObject
+            {
+                ["EnforcingSuccessRate"] = 100, ["SuccessRateMinimumHosts"] = 3, ["SuccessRateRequestVolume"] = 5, ["SuccessRateStdevFactor"] = 1000,
+            }
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(IntervalDetectors))]
+    public async Task Interval_detectors_eject_at_the_next_sweep(string type, JsonObject policy)
+    {
+        policy["Consecutive5xx"] = 1000;
+        _c.Status = 500;
+        await using var proxy = await StartAsync(Orders(_a, _b, _c).Policy("orders", policy), _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        await SendAsync(client, 30);
+        await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == 30, "every request is recorded");
+        await Eventually.AssertAsync(() => Task.FromResult(_clock.TimersDue(Interval) >= 1), "the sweep is scheduled");
+        Assert.Equal(0, await Detected(proxy, type));
+
+        _clock.Advance(Interval);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", $"cluster=\"orders\",type=\"{type}\"", 1);
+        await AssertTrafficGoesToAsync(client, ["a", "b"], "traffic moves to the other hosts");
+    }
+
+    [Fact]
+    public async Task Client_cancellations_never_count_against_a_host()
+    {
+        await using var proxy = await StartAsync(Orders(_a).Policy(null, new JsonObject { ["Consecutive5xx"] = 2, ["ConsecutiveGatewayFailure"] = 2, ["EnforcingConsecutiveGatewayFailure"] = 100 }), _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        for (var i = 0; i < 4; i++)
+        {
+            _a.Hanging = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var cancel = new CancellationTokenSource();
+            var request = client.GetAsync("/hang", cancel.Token);
+            await _a.Hanging.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        }
+
+        await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == 4, "the proxy finished the cancelled requests");
+        Assert.Equal(0, await Detected(proxy, "consecutive_5xx"));
+        Assert.Equal(0, await Detected(proxy, "consecutive_gateway_failure"));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Defaults_apply_to_every_cluster_and_a_cluster_overrides_them()
+    {
+        await using var payments = await CommandedBackend.StartAsync("p");
+        await using var paymentsFailing = await CommandedBackend.StartAsync("pf");
+        paymentsFailing.Status = 500;
+        _b.Status = 500;
+        var config = new ProxyConfig()
+            .RoundRobinCluster("orders", _a.Address, _b.Address).Route("orders", "orders", "/orders/{**rest}")
+            .RoundRobinCluster("payments", payments.Address, paymentsFailing.Address).Route("payments", "payments", "/payments/{**rest}")
+            .Policy(null, new JsonObject { ["Consecutive5xx"] = 2 })
+            .Policy("payments", new JsonObject { ["Enabled"] = false });
+        await using var proxy = await StartAsync(config, _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        await SendAsync(client, 4, "/orders/x");
+        await SendAsync(client, 20, "/payments/x");
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_5xx\"", 1);
+        await Eventually.AssertAsync(async () => await UpstreamRequests(proxy, "payments") == 20, "payments requests are recorded");
+        Assert.Equal(0, await Detected(proxy, "consecutive_5xx", "payments"));
+        Assert.Contains("pf", await SendAsync(client, 4, "/payments/x"));
+    }
+
+    [Fact]
+    public async Task A_hot_reload_of_the_policy_applies()
+    {
+        _b.Status = 500;
+        var config = Orders(_a, _b).Policy("orders", new JsonObject { ["Enabled"] = false });
+        await using var proxy = await StartAsync(config, _clock);
+        using var client = Clients.Http1(proxy.Ingress);
+        await SendAsync(client, 20);
+        await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == 20, "requests are recorded");
+        Assert.Equal(0, await Detected(proxy, "consecutive_5xx"));
+
+        await proxy.RewriteSettingsAsync(Orders(_a, _b).Policy("orders", new JsonObject { ["Consecutive5xx"] = 2 }).WithoutRetries());
+        await Eventually.AssertAsync(async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_success_total") >= 1, "the reload applies");
+        await Eventually.AssertAsync(
+            async () =>
+            {
+                await SendAsync(client, 4);
+                return await Enforced(proxy, "consecutive_5xx") == 1;
+            },
+            "two consecutive 5xx eject after the reload");
+        await AssertTrafficGoesToAsync(client, ["a"], "traffic moves to the healthy host");
+    }
+}

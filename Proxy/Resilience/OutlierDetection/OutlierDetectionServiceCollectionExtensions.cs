@@ -1,0 +1,29 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ProxyMesh.Proxy.Configuration;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
+
+namespace ProxyMesh.Proxy.Resilience.OutlierDetection;
+
+public static class OutlierDetectionServiceCollectionExtensions
+{
+    /// <summary>Envoy-style outlier detection on every cluster (policy <c>OutlierDetection</c>).</summary>
+    public static IServiceCollection AddProxyMeshOutlierDetection(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(Random.Shared);
+        services.AddSingleton<IConfigurationValidator, OutlierDetectionConfigValidator>();
+        services.AddSingleton<OutlierDetectionStats>();
+        services.AddSingleton<OutlierDetector>();
+        services.AddSingleton<IPassiveHealthCheckPolicy, OutlierEjectionHealthPolicy>();
+        services.AddSingleton<IProxyConfigFilter, OutlierDetectionConfigFilter>();
+        return services;
+    }
+
+    /// <summary>Records each upstream attempt's outcome per destination; goes after load balancing.</summary>
+    public static IReverseProxyApplicationBuilder UseOutlierDetection(this IReverseProxyApplicationBuilder proxy)
+    {
+        proxy.UseMiddleware<OutlierDetectionMiddleware>();
+        return proxy;
+    }
+}
