@@ -86,7 +86,9 @@ public sealed class RegistrationAgentTests : IAsyncLifetime
             await proxy.DisposeAsync();
         }
 
-        Assert.Equal(2, Count("DELETE", Instance));
+        // Deregistering is idempotent, and shutdown may race a check-in that was in flight: what matters is that the
+        // service was deregistered again after its last check-in.
+        Assert.True(Count("DELETE", Instance) >= 2, $"deregistrations: {Count("DELETE", Instance)}");
         Assert.Equal("DELETE", _discovery.Requests.Last().Method);
     }
 
