@@ -6,6 +6,7 @@ public static class ResilienceServiceCollectionExtensions
     public static IServiceCollection AddProxyMeshResilience(this IServiceCollection services)
     {
         services.AddSingleton<ClusterPolicies>();
+        services.AddProxyMeshCircuitBreakers().AddProxyMeshRateLimiting();
         return services;
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Resilience;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -26,6 +27,7 @@ public static class RoutingServiceCollectionExtensions
         endpoints.MapReverseProxy(proxy =>
             {
                 proxy.UseUpstreamStats();
+                proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseSessionAffinity();
                 proxy.UseLoadBalancing();
                 proxy.UsePassiveHealthChecks();
