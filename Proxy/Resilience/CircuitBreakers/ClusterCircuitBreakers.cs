@@ -29,7 +29,9 @@ public sealed class ClusterCircuitBreakers
     private readonly Gauge _remaining;
     private readonly ConcurrentDictionary<string, Breaker> _clusters = new(StringComparer.Ordinal);
 
-    public ClusterCircuitBreakers(ClusterPolicies policies, CollectorRegistry registry, IProxyStateLookup proxyState)
+    /// <param name="services">Resolves YARP's <see cref="IProxyStateLookup"/> at scrape time: YARP's configuration manager
+    /// needs the upstream client factory, which needs these breakers.</param>
+    public ClusterCircuitBreakers(ClusterPolicies policies, CollectorRegistry registry, IServiceProvider services)
     {
         _policies = policies;
         var factory = Metrics.WithCustomRegistry(registry);
@@ -45,7 +47,7 @@ public sealed class ClusterCircuitBreakers
             "proxymesh_circuit_breakers_remaining", "Room left under the circuit breaker of a resource (cx, rq, rq_pending, rq_retry).", "cluster", "resource");
         registry.AddBeforeCollectCallback(() =>
         {
-            foreach (var cluster in proxyState.GetClusters())
+            foreach (var cluster in services.GetRequiredService<IProxyStateLookup>().GetClusters())
             {
                 For(cluster.ClusterId).Publish(Limits(cluster.ClusterId));
             }

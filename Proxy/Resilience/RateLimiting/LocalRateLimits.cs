@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Prometheus;
 using Yarp.ReverseProxy.Configuration;
@@ -8,7 +7,7 @@ using Yarp.ReverseProxy.Model;
 namespace ProxyMesh.Proxy.Resilience.RateLimiting;
 
 /// <summary>
-/// Token buckets (<see cref="TokenBucketRateLimiter"/>, refilled by a <see cref="TimeProvider"/> timer) per cluster,
+/// Token buckets (Envoy's, refilled by a <see cref="TimeProvider"/> timer) per cluster,
 /// and per route for routes with <c>ProxyMesh.RateLimit.*</c> metadata. A bucket is rebuilt (full) when its
 /// effective settings change on reload, and kept as it is otherwise.
 /// </summary>
@@ -122,12 +121,18 @@ public sealed class LocalRateLimits : IDisposable
         }
     }
 
-    /// <summary>One token bucket; a disabled policy is remembered as a bucket without a limiter.</summary>
+    /// <summary>
+    /// One token bucket, as Envoy's: starts full, gains <c>TokensPerFill</c> (up to <c>MaxTokens</c>) every
+    /// <c>FillInterval</c> on the <see cref="TimeProvider"/>'s timer; a request takes one token or is refused.
+    /// (System.Threading.RateLimiting's TokenBucketRateLimiter takes no TimeProvider, and its manual replenishment
+    /// scales by Stopwatch time, so it cannot follow a fake clock.) A disabled policy is remembered as a bucket
+    /// without a timer.
+    /// </summary>
     internal sealed class Bucket : IDisposable
     {
-        private readonly TokenBucketRateLimiter? _limiter;
         private readonly System.Threading.ITimer? _timer;
         private readonly TimeProvider _time;
+        private int _tokens;
         private long _nextFill;
 
         public Bucket(RateLimitOptions options, TimeProvider time, Counter.Child rateLimited)
@@ -140,14 +145,7 @@ public sealed class LocalRateLimits : IDisposable
                 return;
             }
 
-            _limiter = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = options.MaxTokens,
-                TokensPerPeriod = options.TokensPerFill,
-                ReplenishmentPeriod = options.FillInterval,
-                AutoReplenishment = false,
-                QueueLimit = 0,
-            });
+            _tokens = options.MaxTokens;
             _nextFill = time.GetTimestamp() + ToTimestamp(options.FillInterval);
             _timer = time.CreateTimer(static state => ((Bucket)state!).Fill(), this, options.FillInterval, options.FillInterval);
         }
@@ -161,19 +159,22 @@ public sealed class LocalRateLimits : IDisposable
 
         public RateLimitOptions? ClusterOptions { get; set; }
 
-        /// <summary>Takes a token; allocates nothing when one is there.</summary>
+        /// <summary>Takes a token if there is one: lock-free, allocation-free.</summary>
         public bool TryAcquire()
         {
-            try
+            var current = Volatile.Read(ref _tokens);
+            while (current > 0)
             {
-                using var lease = _limiter!.AttemptAcquire(1);
-                return lease.IsAcquired;
+                var seen = Interlocked.CompareExchange(ref _tokens, current - 1, current);
+                if (seen == current)
+                {
+                    return true;
+                }
+
+                current = seen;
             }
-            catch (ObjectDisposedException)
-            {
-                // Replaced by a reload at this very moment: let the request through.
-                return true;
-            }
+
+            return false;
         }
 
         /// <summary>Whole seconds until the next fill, at least 1: the <c>retry-after</c> value.</summary>
@@ -186,15 +187,22 @@ public sealed class LocalRateLimits : IDisposable
         private void Fill()
         {
             Volatile.Write(ref _nextFill, _time.GetTimestamp() + ToTimestamp(Options.FillInterval));
-            _limiter?.TryReplenish();
+            var current = Volatile.Read(ref _tokens);
+            while (true)
+            {
+                var filled = (int)Math.Min(Options.MaxTokens, (long)current + Options.TokensPerFill);
+                var seen = Interlocked.CompareExchange(ref _tokens, filled, current);
+                if (seen == current)
+                {
+                    return;
+                }
+
+                current = seen;
+            }
         }
 
         private long ToTimestamp(TimeSpan interval) => (long)(interval.TotalSeconds * _time.TimestampFrequency);
 
-        public void Dispose()
-        {
-            _timer?.Dispose();
-            _limiter?.Dispose();
-        }
+        public void Dispose() => _timer?.Dispose();
     }
 }
