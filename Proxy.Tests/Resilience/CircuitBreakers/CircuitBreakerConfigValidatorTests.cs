@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using ProxyMesh.Proxy.Tests.Infrastructure;
@@ -7,15 +6,8 @@ namespace ProxyMesh.Proxy.Tests.Resilience.CircuitBreakers;
 
 public sealed class CircuitBreakerConfigValidatorTests
 {
-    private static List<string> Validate(params (string Key, string Value)[] settings)
-    {
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(settings.Select(setting => new KeyValuePair<string, string?>(setting.Key, setting.Value)))
-            .Build();
-        var problems = new List<string>();
-        new CircuitBreakerConfigValidator().Validate(configuration, problems);
-        return problems;
-    }
+    private static List<string> Validate(params (string Key, string Value)[] settings) =>
+        PolicyConfig.Validate(new CircuitBreakerConfigValidator(), settings);
 
     [Fact]
     public void Defaults_and_overrides_in_range_are_valid() =>

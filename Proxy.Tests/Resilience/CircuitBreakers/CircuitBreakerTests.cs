@@ -15,11 +15,7 @@ public sealed class CircuitBreakerTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _backend.DisposeAsync();
 
-    private ProxyConfig Config() => new ProxyConfig()
-        .Cluster("app", _backend.Address)
-        .Cluster("other", _backend.Address)
-        .Route("app", "app", path: "/{**rest}")
-        .Route("other", "other", path: "/other/{**rest}");
+    private ProxyConfig Config() => PolicyConfig.TwoClusters(_backend.Address);
 
     private static Task<HttpResponseMessage> Get(Uri proxy, string path)
     {

@@ -1,9 +1,5 @@
 using System.Text.Json.Nodes;
 using Grpc.Core;
-using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
 using ProxyMesh.Proxy.Tests.Grpc;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
@@ -14,14 +10,11 @@ public sealed class GrpcCircuitBreakerTests
     [Fact]
     public async Task A_grpc_call_over_max_requests_fails_unavailable_and_passes_again_once_the_held_call_ends()
     {
-        await using var upstream = await Backend.StartAsync(
-            app => app.MapGrpcService<EchoService>(),
-            HttpProtocols.Http2,
-            services => services.AddGrpc().Services.AddSingleton(new CancellationObserver()));
+        await using var upstream = await EchoUpstream.StartAsync();
         var config = new ProxyConfig().Cluster("echo", upstream.Address, http2: true).Route("grpc", "echo")
             .ClusterPolicy("echo", "CircuitBreakers", new JsonObject { ["MaxRequests"] = 1 });
         await using var proxy = await RunningProxy.StartAsync(config);
-        using var channel = GrpcChannel.ForAddress(proxy.Ingress, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { UseProxy = false } });
+        using var channel = EchoUpstream.Channel(proxy.Ingress);
         var client = new Echo.EchoClient(channel);
 
         var held = client.ServerStream(new EchoRequest { Message = "held", Count = 0 });

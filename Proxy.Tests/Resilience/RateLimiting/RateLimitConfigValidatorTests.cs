@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Resilience.RateLimiting;
 using ProxyMesh.Proxy.Tests.Infrastructure;
@@ -7,15 +6,8 @@ namespace ProxyMesh.Proxy.Tests.Resilience.RateLimiting;
 
 public sealed class RateLimitConfigValidatorTests
 {
-    private static List<string> Validate(params (string Key, string Value)[] settings)
-    {
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(settings.Select(setting => new KeyValuePair<string, string?>(setting.Key, setting.Value)))
-            .Build();
-        var problems = new List<string>();
-        new RateLimitConfigValidator().Validate(configuration, problems);
-        return problems;
-    }
+    private static List<string> Validate(params (string Key, string Value)[] settings) =>
+        PolicyConfig.Validate(new RateLimitConfigValidator(), settings);
 
     [Fact]
     public void A_valid_bucket_is_accepted() =>

@@ -1,9 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Grpc.Core;
-using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using ProxyMesh.Proxy.Tests.Grpc;
@@ -21,11 +18,7 @@ public sealed class RateLimitTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _backend.DisposeAsync();
 
-    private ProxyConfig Config() => new ProxyConfig()
-        .Cluster("app", _backend.Address)
-        .Cluster("other", _backend.Address)
-        .Route("app", "app", path: "/{**rest}")
-        .Route("other", "other", path: "/other/{**rest}");
+    private ProxyConfig Config() => PolicyConfig.TwoClusters(_backend.Address);
 
     private static JsonObject Bucket(int maxTokens, int tokensPerFill = 1, string fillInterval = "00:01:00") =>
         new() { ["Enabled"] = true, ["MaxTokens"] = maxTokens, ["TokensPerFill"] = tokensPerFill, ["FillInterval"] = fillInterval };
@@ -103,6 +96,18 @@ public sealed class RateLimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_route_can_turn_its_clusters_rate_limit_off()
+    {
+        var config = Config().Defaults("RateLimit", Bucket(maxTokens: 1)).Route("free", "app", path: "/free/{**rest}");
+        config.Routes["free"]!["Metadata"] = new JsonObject { ["ProxyMesh.RateLimit.Enabled"] = "false" };
+        await using var proxy = await Start(config);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        Assert.All(await Burst(client, "/free/x", 5), code => Assert.Equal(HttpStatusCode.OK, code));
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.TooManyRequests], await Burst(client, "/x", 2));
+    }
+
+    [Fact]
     public async Task A_reloaded_bucket_applies_without_a_restart()
     {
         await using var proxy = await Start(Config().Defaults("RateLimit", Bucket(maxTokens: 1)));
@@ -118,13 +123,10 @@ public sealed class RateLimitTests : IAsyncLifetime
     [Fact]
     public async Task A_grpc_call_over_the_limit_fails_resource_exhausted()
     {
-        await using var upstream = await Backend.StartAsync(
-            app => app.MapGrpcService<EchoService>(),
-            HttpProtocols.Http2,
-            services => services.AddGrpc().Services.AddSingleton(new CancellationObserver()));
+        await using var upstream = await EchoUpstream.StartAsync();
         var config = new ProxyConfig().Cluster("echo", upstream.Address, http2: true).Route("grpc", "echo").Defaults("RateLimit", Bucket(maxTokens: 1));
         await using var proxy = await Start(config);
-        using var channel = GrpcChannel.ForAddress(proxy.Ingress, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { UseProxy = false } });
+        using var channel = EchoUpstream.Channel(proxy.Ingress);
         var client = new Echo.EchoClient(channel);
 
         Assert.Equal("one", (await client.UnaryAsync(new EchoRequest { Message = "one" })).Message);

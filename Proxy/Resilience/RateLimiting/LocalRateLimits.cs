@@ -36,10 +36,12 @@ public sealed class LocalRateLimits : IDisposable
         var options = _policies.For<RateLimitOptions>(clusterId, RateLimitOptions.PolicyName);
         if (HasRateLimit(route) && route.Metadata is { } metadata)
         {
-            var current = _routes.TryGetValue(route.RouteId, out var routeBucket) && ReferenceEquals(routeBucket.Route, route) && ReferenceEquals(routeBucket.ClusterOptions, options)
-                ? routeBucket
-                : null;
-            return current ?? Replace(_routes, route.RouteId, clusterId, WithRouteMetadata(options, metadata), route, options);
+            if (_routes.TryGetValue(route.RouteId, out var routeBucket) && ReferenceEquals(routeBucket.Route, route) && ReferenceEquals(routeBucket.ClusterOptions, options))
+            {
+                return routeBucket.Options.Enabled ? routeBucket : null;
+            }
+
+            return Replace(_routes, route.RouteId, clusterId, WithRouteMetadata(options, metadata), route, options);
         }
 
         if (_clusters.TryGetValue(clusterId, out var bucket) && bucket.Options.SameBucketAs(options))
