@@ -2,8 +2,11 @@ using System.Net.Sockets;
 
 namespace ProxyMesh.Proxy.Observability;
 
-/// <summary>An upstream connection's stream that counts the bytes it carries and the connection's lifetime.</summary>
-internal sealed class CountingNetworkStream(Socket socket, UpstreamConnectionStats.ClusterSeries stats) : NetworkStream(socket, ownsSocket: true)
+/// <summary>
+/// An upstream connection's stream that counts the bytes it carries and the connection's lifetime, and gives back its
+/// circuit-breaker slot (<paramref name="slot"/>) when closed.
+/// </summary>
+internal sealed class CountingNetworkStream(Socket socket, UpstreamConnectionStats.ClusterSeries stats, IDisposable? slot = null) : NetworkStream(socket, ownsSocket: true)
 {
     private int _disposed;
 
@@ -39,6 +42,7 @@ internal sealed class CountingNetworkStream(Socket socket, UpstreamConnectionSta
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             stats.Active.Dec();
+            slot?.Dispose();
         }
 
         base.Dispose(disposing);

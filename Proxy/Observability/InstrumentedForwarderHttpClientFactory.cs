@@ -1,13 +1,21 @@
 using System.Net.Sockets;
 using ProxyMesh.Proxy.Resilience;
+using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using ProxyMesh.Proxy.Resilience.Timeouts;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyMesh.Proxy.Observability;
 
-/// <summary>YARP's upstream client, with connections opened through a callback that counts them and their bytes per cluster.</summary>
+/// <summary>
+/// YARP's upstream client, with connections opened through a callback that counts them and their bytes per cluster,
+/// under the cluster's max_connections circuit breaker and connect timeout.
+/// </summary>
 internal sealed class InstrumentedForwarderHttpClientFactory(
-    UpstreamConnectionStats stats, ClusterPolicies policies, TimeProvider time, ILogger<ForwarderHttpClientFactory> logger)
+    UpstreamConnectionStats stats,
+    ClusterCircuitBreakers breakers,
+    ClusterPolicies policies,
+    TimeProvider time,
+    ILogger<ForwarderHttpClientFactory> logger)
     : ForwarderHttpClientFactory(logger)
 {
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
@@ -20,6 +28,7 @@ internal sealed class InstrumentedForwarderHttpClientFactory(
         handler.ConnectTimeout = Timeout.InfiniteTimeSpan;
         handler.ConnectCallback = async (connection, cancellationToken) =>
         {
+            var slot = await breakers.AcquireConnectionAsync(clusterId, cancellationToken);
             series.Connections.Inc();
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             using var timeout = new CancellationTokenSource(policies.For<TimeoutPolicy>(clusterId, TimeoutPolicy.Name).Connect, time);
@@ -28,21 +37,21 @@ internal sealed class InstrumentedForwarderHttpClientFactory(
             {
                 await socket.ConnectAsync(connection.DnsEndPoint, linked.Token);
             }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            catch (Exception e)
             {
                 socket.Dispose();
+                slot.Dispose();
                 series.ConnectFailures.Inc();
-                throw new HttpRequestException(HttpRequestError.ConnectionError, $"Connecting to {connection.DnsEndPoint} timed out.", new TimeoutException());
-            }
-            catch
-            {
-                socket.Dispose();
-                series.ConnectFailures.Inc();
+                if (e is OperationCanceledException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    throw new HttpRequestException(HttpRequestError.ConnectionError, $"Connecting to {connection.DnsEndPoint} timed out.", new TimeoutException());
+                }
+
                 throw;
             }
 
             series.Active.Inc();
-            return new CountingNetworkStream(socket, series);
+            return new CountingNetworkStream(socket, series, slot);
         };
     }
 }

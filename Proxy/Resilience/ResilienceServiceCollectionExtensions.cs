@@ -1,7 +1,8 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyMesh.Proxy.Configuration;
-using ProxyMesh.Proxy.Resilience.OutlierDetection;
+using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Resilience.Retries;
 using Yarp.ReverseProxy.Transforms.Builder;
 
@@ -9,14 +10,18 @@ namespace ProxyMesh.Proxy.Resilience;
 
 public static class ResilienceServiceCollectionExtensions
 {
-    /// <summary>Per-cluster resilience policies over mesh-wide defaults: retries and timeouts, …</summary>
+    /// <summary>
+    /// Per-cluster resilience policies over mesh-wide defaults: rate limiting, circuit breakers, retries and timeouts,
+    /// active health checks with the panic threshold, and outlier detection.
+    /// </summary>
     public static IServiceCollection AddProxyMeshResilience(this IServiceCollection services)
     {
         services.AddSingleton<ClusterPolicies>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(Random.Shared);
         services.AddSingleton<IConfigurationValidator, ResilienceConfigValidator>();
-        services.TryAddSingleton<IRetryBudget, UnlimitedRetryBudget>();
+        services.AddProxyMeshCircuitBreakers().AddProxyMeshRateLimiting();
+        services.AddSingleton<IRetryBudget>(provider => provider.GetRequiredService<ClusterCircuitBreakers>());
         services.AddSingleton<RetryStats>();
         services.AddSingleton<RetryPipelines>();
         services.AddSingleton<ITransformProvider, RetryTransformProvider>();

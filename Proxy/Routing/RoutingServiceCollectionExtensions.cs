@@ -3,8 +3,8 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
-using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -29,6 +29,7 @@ public static class RoutingServiceCollectionExtensions
         endpoints.MapReverseProxy(proxy =>
             {
                 proxy.UseUpstreamStats();
+                proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseRouter();
                 proxy.UseSessionAffinity();
                 proxy.UseHealthyPanic();

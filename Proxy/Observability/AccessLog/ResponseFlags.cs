@@ -8,9 +8,14 @@ internal static class ResponseFlags
 {
     public const string None = "-";
 
-    /// <returns>Comma-separated flags (<c>UH</c>, <c>UF</c>, <c>UT</c>, <c>UR</c>, <c>DC</c>, <c>NR</c>), or <c>-</c>.</returns>
+    /// <returns>Comma-separated flags (<c>UH</c>, <c>UF</c>, <c>UT</c>, <c>UR</c>, <c>DC</c>, <c>NR</c>, <c>UO</c>, <c>RL</c>), or <c>-</c>.</returns>
     public static string Of(HttpContext context)
     {
+        if (context.Features.Get<ResponseFlagFeature>() is { } local)
+        {
+            return local.Flag;
+        }
+
         var error = context.GetForwarderErrorFeature();
         if (error is null || error.Error == ForwarderError.None)
         {
@@ -34,4 +39,16 @@ internal static class ResponseFlags
     private static bool IsConnectFailure(Exception? exception) =>
         exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError }
         || exception?.InnerException is SocketException;
+}
+
+/// <summary>Set by the proxy's own local replies: the flag that explains them.</summary>
+internal sealed class ResponseFlagFeature(string flag)
+{
+    /// <summary><c>UO</c>: upstream overflow, a circuit breaker refused the request.</summary>
+    public static readonly ResponseFlagFeature UpstreamOverflow = new("UO");
+
+    /// <summary><c>RL</c>: the local rate limit refused the request.</summary>
+    public static readonly ResponseFlagFeature RateLimited = new("RL");
+
+    public string Flag { get; } = flag;
 }

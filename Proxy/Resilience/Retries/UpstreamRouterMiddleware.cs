@@ -122,7 +122,6 @@ internal sealed class UpstreamRouterMiddleware(
 
         if (!budget.TryStartRetry(run.ClusterId))
         {
-            run.Series.Overflows.Inc();
             return false;
         }
 

@@ -1,0 +1,36 @@
+using Yarp.ReverseProxy.Model;
+
+namespace ProxyMesh.Proxy.Resilience.CircuitBreakers;
+
+/// <summary>
+/// Early in the proxy pipeline: admits a request under its cluster's max_requests, or answers at once with 503 and
+/// <c>x-envoy-overloaded: true</c> (gRPC: UNAVAILABLE). A request whose upstream connection was refused by
+/// max_connections / max_pending_requests gets the same answer instead of YARP's 502.
+/// </summary>
+internal sealed class CircuitBreakerMiddleware(RequestDelegate next, ClusterCircuitBreakers breakers)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        var breaker = breakers.For(proxy.Cluster?.Config.ClusterId ?? proxy.Route.Config.ClusterId ?? "");
+        if (!breakers.TryStartRequest(breaker))
+        {
+            await LocalReply.Overloaded.WriteAsync(context);
+            return;
+        }
+
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            ClusterCircuitBreakers.EndRequest(breaker);
+        }
+
+        if (!context.Response.HasStarted && CircuitBreakerOverflowException.IsIn(context.GetForwarderErrorFeature()?.Exception))
+        {
+            await LocalReply.Overloaded.WriteAsync(context);
+        }
+    }
+}

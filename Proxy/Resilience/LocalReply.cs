@@ -1,0 +1,76 @@
+using System.Text;
+using ProxyMesh.Proxy.Observability.AccessLog;
+
+namespace ProxyMesh.Proxy.Resilience;
+
+/// <summary>
+/// The proxy's own answer when a resilience policy refuses a request before it reaches an upstream: an HTTP status with
+/// a short text body, or for gRPC requests (content-type <c>application/grpc*</c>) a trailers-only response carrying
+/// the gRPC status, as Envoy answers. Also marks the request with its access-log response flag.
+/// </summary>
+internal sealed class LocalReply
+{
+    private readonly byte[] _body;
+
+    public LocalReply(int statusCode, int grpcStatus, string body, ResponseFlagFeature flag, string? header = null)
+    {
+        StatusCode = statusCode;
+        GrpcStatus = grpcStatus.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        GrpcMessage = body;
+        _body = Encoding.UTF8.GetBytes(body);
+        Flag = flag;
+        Header = header;
+    }
+
+    /// <summary>503, <c>x-envoy-overloaded: true</c>, gRPC UNAVAILABLE (14): a circuit breaker overflowed (flag <c>UO</c>).</summary>
+    public static LocalReply Overloaded { get; } = new(StatusCodes.Status503ServiceUnavailable, 14, "upstream connect error or disconnect/reset before headers. reset reason: overflow", ResponseFlagFeature.UpstreamOverflow, "x-envoy-overloaded");
+
+    /// <summary>429 with <c>retry-after</c>, gRPC RESOURCE_EXHAUSTED (8): the local rate limit refused the request (flag <c>RL</c>).</summary>
+    public static LocalReply RateLimited { get; } = new(StatusCodes.Status429TooManyRequests, 8, "local_rate_limited", ResponseFlagFeature.RateLimited);
+
+    public int StatusCode { get; }
+
+    public string GrpcStatus { get; }
+
+    public string GrpcMessage { get; }
+
+    public ResponseFlagFeature Flag { get; }
+
+    /// <summary>A header set to <c>true</c> on the reply, if any.</summary>
+    public string? Header { get; }
+
+    /// <summary>Writes the reply; the response must not have started. <paramref name="retryAfterSeconds"/> &gt; 0 adds <c>retry-after</c>.</summary>
+    public Task WriteAsync(HttpContext context, int retryAfterSeconds = 0)
+    {
+        context.Features.Set(Flag);
+        var response = context.Response;
+        response.Clear();
+        if (Header is not null)
+        {
+            response.Headers[Header] = "true";
+        }
+
+        if (retryAfterSeconds > 0)
+        {
+            response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (IsGrpc(context.Request))
+        {
+            // Trailers-only: the status travels in the headers of a response without a body.
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "application/grpc";
+            response.Headers["grpc-status"] = GrpcStatus;
+            response.Headers["grpc-message"] = GrpcMessage;
+            return Task.CompletedTask;
+        }
+
+        response.StatusCode = StatusCode;
+        response.ContentType = "text/plain";
+        response.ContentLength = _body.Length;
+        return response.Body.WriteAsync(_body, context.RequestAborted).AsTask();
+    }
+
+    private static bool IsGrpc(HttpRequest request) =>
+        request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+}

@@ -1,0 +1,22 @@
+using Yarp.ReverseProxy.Model;
+
+namespace ProxyMesh.Proxy.Resilience.RateLimiting;
+
+/// <summary>
+/// Early in the proxy pipeline: takes a token from the request's route or cluster bucket, or answers at once with 429
+/// and <c>retry-after</c> (gRPC: RESOURCE_EXHAUSTED), counting <c>rate_limited</c>.
+/// </summary>
+internal sealed class RateLimitMiddleware(RequestDelegate next, LocalRateLimits limits)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        var bucket = limits.For(context.GetReverseProxyFeature());
+        if (bucket is null || bucket.TryAcquire())
+        {
+            return next(context);
+        }
+
+        bucket.RateLimited.Inc();
+        return LocalReply.RateLimited.WriteAsync(context, bucket.RetryAfterSeconds());
+    }
+}
