@@ -139,6 +139,19 @@ public sealed class RetryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_retry_beyond_the_breakers_max_retries_is_not_made_and_counted()
+    {
+        var (failing, requests) = await FailingAsync(503);
+        var proxy = await ProxyAsync(failing.Address, adjust: config =>
+            config.Root["ProxyMesh"]!["Clusters"] = new JsonObject { ["app"] = new JsonObject { ["CircuitBreakers"] = new JsonObject { ["MaxRetries"] = 0 } } });
+        using var response = await SendAsync(proxy, HttpMethod.Get);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(1, requests());
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_retry_overflow_total", Cluster, 1);
+        Assert.Equal(0, await MetricsScrape.ValueAsync(proxy, "proxymesh_upstream_rq_retry_total", Cluster));
+    }
+
+    [Fact]
     public async Task A_reset_is_retried_when_reset_is_a_condition()
     {
         var (failing, _) = await FailingAsync(200, reset: true);

@@ -42,8 +42,9 @@ internal static class RetryClassifier
     /// <summary>A forwarding error before any response: connect failure, refused stream, or reset.</summary>
     public static bool IsRetriableError(ForwarderError error, Exception? exception, RetryConditions conditions)
     {
-        if (error is not (ForwarderError.Request or ForwarderError.ResponseHeaders))
+        if (error is not (ForwarderError.Request or ForwarderError.ResponseHeaders) || CircuitBreakers.CircuitBreakerOverflowException.IsIn(exception))
         {
+            // A circuit breaker's refusal is back-pressure: retrying it would only add load (Envoy does not either).
             return false;
         }
 
