@@ -131,6 +131,7 @@ public sealed class CircuitBreakerTests : IAsyncLifetime
         await _backend.WaitForHeldAsync(1);
         var waiting = Get(proxy.Ingress, "/hold");
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_circuit_breakers_open", Labels("app", "rq_pending"), 1);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_pending_active", "cluster=\"app\"", 1);
         Assert.False(waiting.IsCompleted);
 
         var third = Get(proxy.Ingress, "/hold");

@@ -27,6 +27,7 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
     private readonly Counter _retryOverflow;
     private readonly Gauge _open;
     private readonly Gauge _remaining;
+    private readonly Gauge _pendingActive;
     private readonly ConcurrentDictionary<string, Breaker> _clusters = new(StringComparer.Ordinal);
 
     /// <param name="services">Resolves YARP's <see cref="IProxyStateLookup"/> at scrape time: YARP's configuration manager
@@ -45,6 +46,8 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
             "proxymesh_circuit_breakers_open", "1 when the circuit breaker of a resource (cx, rq, rq_pending, rq_retry) is at its limit.", "cluster", "resource");
         _remaining = factory.CreateGauge(
             "proxymesh_circuit_breakers_remaining", "Room left under the circuit breaker of a resource (cx, rq, rq_pending, rq_retry).", "cluster", "resource");
+        _pendingActive = factory.CreateGauge(
+            "proxymesh_upstream_rq_pending_active", "Requests waiting for an upstream connection (the cluster is at max_connections).", "cluster");
         registry.AddBeforeCollectCallback(() =>
         {
             foreach (var cluster in services.GetRequiredService<IProxyStateLookup>().GetClusters())
@@ -159,6 +162,7 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
 
         private readonly Gauge.Child[] _open;
         private readonly Gauge.Child[] _remaining;
+        private readonly Gauge.Child _pendingActive;
 
         public Breaker(ClusterCircuitBreakers owner, string clusterId)
         {
@@ -169,6 +173,7 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
             string[] resources = ["cx", "rq", "rq_pending", "rq_retry"];
             _open = Array.ConvertAll(resources, resource => owner._open.WithLabels(clusterId, resource));
             _remaining = Array.ConvertAll(resources, resource => owner._remaining.WithLabels(clusterId, resource));
+            _pendingActive = owner._pendingActive.WithLabels(clusterId);
         }
 
         public string ClusterId { get; }
@@ -185,7 +190,9 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
         {
             Set(0, Volatile.Read(ref Connections), limits.MaxConnections);
             Set(1, Volatile.Read(ref Requests), limits.MaxRequests);
-            Set(2, Volatile.Read(ref Pending), limits.MaxPendingRequests);
+            var pending = Volatile.Read(ref Pending);
+            Set(2, pending, limits.MaxPendingRequests);
+            _pendingActive.Set(pending);
             Set(3, Volatile.Read(ref Retries), limits.MaxRetries);
         }
 
