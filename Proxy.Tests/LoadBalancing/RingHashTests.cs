@@ -1,0 +1,137 @@
+using Microsoft.AspNetCore.Http;
+using ProxyMesh.Proxy.LoadBalancing;
+using Yarp.ReverseProxy.Model;
+
+namespace ProxyMesh.Proxy.Tests.LoadBalancing;
+
+/// <summary>Ring hash over 10,000 keys: keys stick, and a host leaving moves only its own keys, about 1/N of them.</summary>
+public sealed class RingHashTests
+{
+    private const int Keys = 10_000;
+    private const int Hosts = 10;
+
+    private static string KeyOf(int i) => $"user-{i}";
+
+    /// <summary>Destination ids (a <see cref="DestinationState"/> is a list of itself, which xunit's collection comparison never finishes).</summary>
+    private static string[] Ids(IEnumerable<DestinationState> destinations) => destinations.Select(destination => destination.DestinationId).ToArray();
+
+    private static DestinationState[] PickAll(RingHashPolicy policy, ClusterState cluster, IReadOnlyList<DestinationState> available, string header = LoadBalancingPolicyNames.DefaultHashHeader)
+    {
+        var picks = new DestinationState[Keys];
+        var context = new DefaultHttpContext();
+        for (var i = 0; i < Keys; i++)
+        {
+            context.Request.Headers[header] = KeyOf(i);
+            picks[i] = policy.PickDestination(context, cluster, available)!;
+        }
+
+        return picks;
+    }
+
+    [Fact]
+    public void The_same_key_always_goes_to_the_same_host_and_keys_spread_over_all_hosts()
+    {
+        var destinations = Destinations.Equal(Hosts);
+        var cluster = Destinations.Cluster(destinations);
+        var policy = new RingHashPolicy(new Random(1));
+        var first = PickAll(policy, cluster, destinations);
+        var again = PickAll(new RingHashPolicy(new Random(2)), Destinations.Cluster(destinations), destinations);
+        Assert.Equal(Ids(first), Ids(again));
+        Assert.Equal(Ids(destinations).Order(), Ids(first).Distinct().Order());
+    }
+
+    [Fact]
+    public void A_host_becoming_unavailable_moves_only_its_keys_about_1_in_N()
+    {
+        var destinations = Destinations.Equal(Hosts);
+        var policy = new RingHashPolicy(new Random(1));
+        var before = PickAll(policy, Destinations.Cluster(destinations), destinations);
+
+        var leaving = destinations[3];
+        var survivors = destinations.Where(destination => destination != leaving).ToArray();
+        var after = PickAll(policy, Destinations.Cluster(destinations, survivors), survivors);
+        AssertOnlyTheLeaversKeysMoved(before, after, leaving);
+    }
+
+    [Fact]
+    public void A_host_removed_from_the_cluster_moves_only_its_keys_about_1_in_N()
+    {
+        var destinations = Destinations.Equal(Hosts);
+        var policy = new RingHashPolicy(new Random(1));
+        var before = PickAll(policy, Destinations.Cluster(destinations), destinations);
+
+        var leaving = destinations[7];
+        var survivors = destinations.Where(destination => destination != leaving).ToArray();
+        var after = PickAll(policy, Destinations.Cluster(survivors), survivors);
+        AssertOnlyTheLeaversKeysMoved(before, after, leaving);
+    }
+
+    private static void AssertOnlyTheLeaversKeysMoved(DestinationState[] before, DestinationState[] after, DestinationState leaving)
+    {
+        var moved = 0;
+        for (var i = 0; i < Keys; i++)
+        {
+            if (before[i] == leaving)
+            {
+                Assert.True(after[i] != leaving, $"{KeyOf(i)} still goes to the host that left");
+                moved++;
+            }
+            else
+            {
+                Assert.True(before[i] == after[i], $"{KeyOf(i)} moved from surviving {before[i].DestinationId} to {after[i].DestinationId}");
+            }
+        }
+
+        // A key moves if it hashes into the leaver's share s of the ring: binomial(Keys, s). The share is itself random,
+        // the sum of PointsPerWeight arcs of mean 1/(N·points): mean 1/N, variance 1/(N²·points), which adds
+        // Keys²·Var(s) to the count's variance.
+        var arcVariance = (double)Keys * Keys / ((double)Hosts * Hosts * RingHashPolicy.PointsPerWeight);
+        Binomial.AssertWithin(moved, Keys, 1.0 / Hosts, "keys that moved", arcVariance);
+    }
+
+    [Fact]
+    public void The_key_comes_from_the_configured_header_or_cookie()
+    {
+        var destinations = Destinations.Equal(Hosts);
+        var byHeader = Destinations.Cluster(destinations, metadata: new Dictionary<string, string> { [LoadBalancingPolicyNames.HashHeader] = "x-user" });
+        var byCookie = Destinations.Cluster(destinations, metadata: new Dictionary<string, string> { [LoadBalancingPolicyNames.HashCookie] = "session" });
+        var policy = new RingHashPolicy(new Random(1));
+
+        var headerPicks = PickAll(policy, byHeader, destinations, "x-user");
+        var cookiePicks = new DestinationState[Keys];
+        for (var i = 0; i < Keys; i++)
+        {
+            var context = new DefaultHttpContext();
+            context.Request.Headers.Cookie = $"other=1; session={KeyOf(i)}";
+            cookiePicks[i] = policy.PickDestination(context, byCookie, destinations)!;
+        }
+
+        // The same key strings hash to the same hosts, whichever part of the request carries them.
+        Assert.Equal(Ids(headerPicks), Ids(cookiePicks));
+    }
+
+    [Fact]
+    public void Without_a_key_a_request_goes_to_a_random_host()
+    {
+        var destinations = Destinations.Equal(4);
+        var cluster = Destinations.Cluster(destinations);
+        var counts = Destinations.Count(new RingHashPolicy(new Random(3)), cluster, Keys);
+        foreach (var count in counts)
+        {
+            Binomial.AssertWithin(count, Keys, 0.25, "keyless picks");
+        }
+    }
+
+    [Fact]
+    public void Hosts_own_points_in_proportion_to_weight_and_the_ring_has_at_least_1024()
+    {
+        var small = Destinations.Weighted(1, 2, 3);
+        var ring = new RingHashPolicy.Ring(Destinations.Cluster(small), small);
+        Assert.True(ring.Points.Length >= RingHashPolicy.MinRingSize, $"{ring.Points.Length} points");
+        var perHost = small.Select(destination => ring.Owners.Count(owner => owner == destination)).ToArray();
+        Assert.Equal([perHost[0], perHost[0] * 2, perHost[0] * 3], perHost);
+
+        var large = Destinations.Equal(300);
+        Assert.Equal(300 * RingHashPolicy.PointsPerWeight, new RingHashPolicy.Ring(Destinations.Cluster(large), large).Points.Length);
+    }
+}
