@@ -59,7 +59,12 @@ public sealed class WeightedPolicyTests
     public void Random_honours_weights_1_2_3_within_binomial_bounds()
     {
         var cluster = Destinations.Cluster(Destinations.Weighted(1, 2, 3));
-        var counts = Destinations.Count(new RandomPolicy(new Random(1)), cluster, Picks);
+        AssertWeights123(Destinations.Count(new RandomPolicy(new Random(1)), cluster, Picks));
+    }
+
+    /// <summary>Each host of weights 1:2:3 got its share, weight / 6, within binomial bounds.</summary>
+    private static void AssertWeights123(int[] counts)
+    {
         for (var i = 0; i < counts.Length; i++)
         {
             Binomial.AssertWithin(counts[i], Picks, (i + 1) / 6.0, $"h{i} (weight {i + 1})");
@@ -113,11 +118,7 @@ public sealed class WeightedPolicyTests
     public void Least_request_on_an_idle_cluster_honours_weights()
     {
         var cluster = Destinations.Cluster(Destinations.Weighted(1, 2, 3));
-        var counts = Destinations.Count(new LeastRequestPolicy(new Random(4)), cluster, Picks);
-        for (var i = 0; i < counts.Length; i++)
-        {
-            Binomial.AssertWithin(counts[i], Picks, (i + 1) / 6.0, $"h{i} (weight {i + 1})");
-        }
+        AssertWeights123(Destinations.Count(new LeastRequestPolicy(new Random(4)), cluster, Picks));
     }
 
     [Fact]

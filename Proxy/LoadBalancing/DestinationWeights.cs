@@ -29,6 +29,9 @@ internal sealed class DestinationWeights
 
     public DestinationState[] Destinations { get; }
 
+    /// <summary>A per-cluster cache of these, for policies that need nothing else.</summary>
+    public static SnapshotCache<DestinationWeights> Cache() => new(static (_, destinations) => new DestinationWeights(destinations));
+
     public int[] Weights { get; }
 
     /// <summary>Running sums of <see cref="Weights"/>: destination i owns [Cumulative[i-1], Cumulative[i]).</summary>

@@ -13,7 +13,7 @@ namespace ProxyMesh.Proxy.LoadBalancing;
 /// </summary>
 internal sealed class LeastRequestPolicy(Random random) : ILoadBalancingPolicy
 {
-    private readonly SnapshotCache<DestinationWeights> _weights = new(static (_, destinations) => new DestinationWeights(destinations));
+    private readonly SnapshotCache<DestinationWeights> _weights = DestinationWeights.Cache();
 
     public string Name => LoadBalancingPolicyNames.LeastRequest;
 

@@ -7,7 +7,7 @@ namespace ProxyMesh.Proxy.LoadBalancing;
 /// <summary>Weighted random: a host with probability weight / sum of weights (a binary search over running sums).</summary>
 internal sealed class RandomPolicy(Random random) : ILoadBalancingPolicy
 {
-    private readonly SnapshotCache<DestinationWeights> _weights = new(static (_, destinations) => new DestinationWeights(destinations));
+    private readonly SnapshotCache<DestinationWeights> _weights = DestinationWeights.Cache();
 
     public string Name => LoadBalancingPolicyNames.Random;
 
