@@ -120,5 +120,22 @@ public sealed class RingHashTests
 
         var large = Destinations.Equal(300);
         Assert.Equal(300 * RingHashPolicy.PointsPerWeight, new RingHashPolicy.Ring(Destinations.Cluster(large), large).Points.Length);
+
+        // Weights count in units of their greatest common divisor: 10:20:30 is the same ring as 1:2:3.
+        var tens = Destinations.Weighted(10, 20, 30);
+        Assert.Equal(ring.Points, new RingHashPolicy.Ring(Destinations.Cluster(tens), tens).Points);
+    }
+
+    [Fact]
+    public void A_ring_that_would_exceed_the_maximum_is_scaled_down_keeping_proportions()
+    {
+        var heavy = Destinations.Weighted(Enumerable.Range(0, 300).Select(i => (int?)(i % 2 == 0 ? 100 : 99)).ToArray());
+        var ring = new RingHashPolicy.Ring(Destinations.Cluster(heavy), heavy);
+        Assert.InRange(ring.Points.Length, RingHashPolicy.MaxRingSize - heavy.Length, RingHashPolicy.MaxRingSize + heavy.Length);
+        var first = ring.Owners.Count(owner => owner == heavy[0]);
+        var second = ring.Owners.Count(owner => owner == heavy[1]);
+
+        // Points are rounded: 100:99 within one point of each.
+        Assert.InRange(first * 99.0 / 100, second - 1, second + 1);
     }
 }

@@ -8,7 +8,8 @@ using Yarp.ReverseProxy.Model;
 namespace ProxyMesh.Proxy.LoadBalancing;
 
 /// <summary>
-/// Envoy's ring hash, for sticky routing: every host owns <c>weight × R</c> points on a 64-bit ring (xxHash64 of
+/// Envoy's ring hash, for sticky routing: every host owns <c>weight × R</c> points (weights in units of their greatest
+/// common divisor, the ring capped at <see cref="MaxRingSize"/>) on a 64-bit ring (xxHash64 of
 /// <c>"{address}_{i}"</c>), and a request goes to the owner of the first point at or after the xxHash64 of its key — the
 /// cluster's <see cref="LoadBalancingPolicyNames.HashCookie"/> cookie if configured, else its
 /// <see cref="LoadBalancingPolicyNames.HashHeader"/> header (default <c>x-request-id</c>); a request without a key
@@ -22,6 +23,9 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
     internal const int MinRingSize = 1024;
 
     internal const int PointsPerWeight = 128;
+
+    /// <summary>Largest ring (Envoy's default <c>maximum_ring_size</c> is 8M; 1M points here take 16 MB).</summary>
+    internal const int MaxRingSize = 1 << 20;
 
     private readonly SnapshotCache<Ring> _rings = new(static (cluster, destinations) => new Ring(cluster, destinations));
 
@@ -56,11 +60,11 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
                 ? header
                 : LoadBalancingPolicyNames.DefaultHashHeader;
 
-            var perWeight = PointsFor(cluster.DestinationsState?.AllDestinations ?? destinations);
-            var count = 0;
+            var scale = Scale.Of(cluster.DestinationsState?.AllDestinations ?? destinations);
+            long count = 0;
             foreach (var destination in destinations)
             {
-                count += DestinationWeights.WeightOf(destination) * perWeight;
+                count += scale.PointsOf(destination);
             }
 
             Points = new ulong[count];
@@ -69,7 +73,7 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
             foreach (var destination in destinations)
             {
                 var address = destination.Model?.Config.Address ?? destination.DestinationId;
-                var points = DestinationWeights.WeightOf(destination) * perWeight;
+                var points = scale.PointsOf(destination);
                 for (var i = 0; i < points; i++)
                 {
                     Points[next] = Hash(string.Create(CultureInfo.InvariantCulture, $"{address}_{i}"));
@@ -110,15 +114,33 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
             return index == Points.Length ? 0 : index;
         }
 
-        private static int PointsFor(IReadOnlyList<DestinationState> all)
+        /// <summary>
+        /// How many points a weight gets, from all the cluster's destinations (so that health changes leave it alone):
+        /// weights in units of their greatest common divisor, <see cref="PointsPerWeight"/> per unit or more to reach
+        /// <see cref="MinRingSize"/>, scaled down (at least one point per host) if the ring would exceed <see cref="MaxRingSize"/>.
+        /// </summary>
+        private readonly record struct Scale(int Unit, long PerUnit, double Factor)
         {
-            long total = 0;
-            foreach (var destination in all)
+            public static Scale Of(IReadOnlyList<DestinationState> all)
             {
-                total += DestinationWeights.WeightOf(destination);
+                var unit = 0;
+                long total = 0;
+                foreach (var destination in all)
+                {
+                    var weight = DestinationWeights.WeightOf(destination);
+                    unit = (int)System.Numerics.BigInteger.GreatestCommonDivisor(unit, weight);
+                    total += weight;
+                }
+
+                unit = Math.Max(unit, 1);
+                var units = Math.Max(total / unit, 1);
+                var perUnit = Math.Max(PointsPerWeight, (MinRingSize + units - 1) / units);
+                var size = (double)units * perUnit;
+                return new Scale(unit, perUnit, size > MaxRingSize ? MaxRingSize / size : 1);
             }
 
-            return (int)Math.Max(PointsPerWeight, (MinRingSize + Math.Max(total, 1) - 1) / Math.Max(total, 1));
+            public int PointsOf(DestinationState destination) =>
+                (int)Math.Max(1, Math.Round(DestinationWeights.WeightOf(destination) / Unit * PerUnit * Factor));
         }
     }
 }
