@@ -127,6 +127,26 @@ public sealed class RingHashTests
     }
 
     [Fact]
+    public void A_hash_goes_to_the_first_point_at_or_after_it_wrapping_around()
+    {
+        var destinations = Destinations.Weighted(1, 2, 3);
+        var ring = new RingHashPolicy.Ring(Destinations.Cluster(destinations), destinations);
+        var random = new Random(4);
+        var hashes = new List<ulong> { 0, ulong.MaxValue, ring.Points[0], ring.Points[^1], ring.Points[^1] + 1, ring.Points[17], ring.Points[17] - 1 };
+        for (var i = 0; i < Keys; i++)
+        {
+            hashes.Add((ulong)random.NextInt64() * 2);
+        }
+
+        foreach (var hash in hashes)
+        {
+            var expected = Array.BinarySearch(ring.Points, hash);
+            expected = expected >= 0 ? expected : ~expected;
+            Assert.Equal(expected == ring.Points.Length ? 0 : expected, ring.IndexOf(hash));
+        }
+    }
+
+    [Fact]
     public void A_ring_that_would_exceed_the_maximum_is_scaled_down_keeping_proportions()
     {
         var heavy = Destinations.Weighted(Enumerable.Range(0, 300).Select(i => (int?)(i % 2 == 0 ? 100 : 99)).ToArray());

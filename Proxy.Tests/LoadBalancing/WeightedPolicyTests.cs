@@ -72,6 +72,26 @@ public sealed class WeightedPolicyTests
     }
 
     [Fact]
+    public void Every_point_of_the_weight_line_belongs_to_the_destination_whose_range_holds_it()
+    {
+        var random = new Random(7);
+        for (var hosts = 1; hosts <= 40; hosts++)
+        {
+            var weights = new DestinationWeights(Destinations.Weighted(Enumerable.Range(0, hosts).Select(_ => (int?)random.Next(1, 6)).ToArray()));
+            var owner = 0;
+            for (long point = 0; point < weights.Total; point++)
+            {
+                while (weights.Cumulative[owner] <= point)
+                {
+                    owner++;
+                }
+
+                Assert.Equal(owner, weights.IndexAt(point));
+            }
+        }
+    }
+
+    [Fact]
     public void Invalid_or_missing_weights_count_as_1()
     {
         var destinations = Destinations.Weighted(null, 2);

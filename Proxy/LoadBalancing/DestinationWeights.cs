@@ -51,25 +51,23 @@ internal sealed class DestinationWeights
             ? weight
             : 1;
 
-    /// <summary>The destination owning <paramref name="point"/> in [0, <see cref="Total"/>): binary search, no allocation.</summary>
+    /// <summary>
+    /// The destination owning <paramref name="point"/> in [0, <see cref="Total"/>): the first running sum above it, by a
+    /// binary search whose steps are conditional moves rather than branches (random points defeat branch prediction).
+    /// </summary>
     public int IndexAt(long point)
     {
-        var low = 0;
-        var high = Cumulative.Length - 1;
-        while (low < high)
+        var cumulative = Cumulative;
+        var index = 0;
+        var length = cumulative.Length;
+        while (length > 1)
         {
-            var middle = (low + high) >>> 1;
-            if (Cumulative[middle] > point)
-            {
-                high = middle;
-            }
-            else
-            {
-                low = middle + 1;
-            }
+            var half = length >>> 1;
+            index = cumulative[index + half - 1] <= point ? index + half : index;
+            length -= half;
         }
 
-        return low;
+        return index;
     }
 
     /// <summary>A destination drawn in proportion to weight.</summary>

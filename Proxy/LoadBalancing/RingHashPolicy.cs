@@ -102,16 +102,20 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
                 : null;
         }
 
-        /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
+        /// <summary>The first point at or after <paramref name="hash"/>, wrapping around: a binary search by conditional moves.</summary>
         public int IndexOf(ulong hash)
         {
-            var index = Array.BinarySearch(Points, hash);
-            if (index < 0)
+            var points = Points;
+            var index = 0;
+            var length = points.Length;
+            while (length > 1)
             {
-                index = ~index;
+                var half = length >>> 1;
+                index = points[index + half - 1] < hash ? index + half : index;
+                length -= half;
             }
 
-            return index == Points.Length ? 0 : index;
+            return points[index] >= hash ? index : 0;
         }
 
         /// <summary>
