@@ -51,24 +51,8 @@ internal sealed class DestinationWeights
             ? weight
             : 1;
 
-    /// <summary>
-    /// The destination owning <paramref name="point"/> in [0, <see cref="Total"/>): the first running sum above it, by a
-    /// binary search whose steps are conditional moves rather than branches (random points defeat branch prediction).
-    /// </summary>
-    public int IndexAt(long point)
-    {
-        var cumulative = Cumulative;
-        var index = 0;
-        var length = cumulative.Length;
-        while (length > 1)
-        {
-            var half = length >>> 1;
-            index = cumulative[index + half - 1] <= point ? index + half : index;
-            length -= half;
-        }
-
-        return index;
-    }
+    /// <summary>The destination owning <paramref name="point"/> in [0, <see cref="Total"/>): the first running sum above it.</summary>
+    public int IndexAt(long point) => SortedSearch.FirstAbove(Cumulative, point);
 
     /// <summary>A destination drawn in proportion to weight.</summary>
     public int Draw(Random random) =>

@@ -102,20 +102,16 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
                 : null;
         }
 
-        /// <summary>The first point at or after <paramref name="hash"/>, wrapping around: a binary search by conditional moves.</summary>
+        /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
         public int IndexOf(ulong hash)
         {
-            var points = Points;
-            var index = 0;
-            var length = points.Length;
-            while (length > 1)
+            if (hash == 0)
             {
-                var half = length >>> 1;
-                index = points[index + half - 1] < hash ? index + half : index;
-                length -= half;
+                return 0;
             }
 
-            return points[index] >= hash ? index : 0;
+            var index = SortedSearch.FirstAbove(Points, hash - 1);
+            return Points[index] >= hash ? index : 0;
         }
 
         /// <summary>
