@@ -1,0 +1,146 @@
+using System.Globalization;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.LoadBalancing;
+using Yarp.ReverseProxy.Model;
+
+namespace ProxyMesh.Proxy.LoadBalancing;
+
+/// <summary>
+/// Envoy's ring hash, for sticky routing: every host owns <c>weight × R</c> points (weights in units of their greatest
+/// common divisor, the ring capped at <see cref="MaxRingSize"/>) on a 64-bit ring (xxHash64 of
+/// <c>"{address}_{i}"</c>), and a request goes to the owner of the first point at or after the xxHash64 of its key — the
+/// cluster's <see cref="LoadBalancingPolicyNames.HashCookie"/> cookie if configured, else its
+/// <see cref="LoadBalancingPolicyNames.HashHeader"/> header (default <c>x-request-id</c>); a request without a key
+/// goes to a random host. R is 128, or more for small clusters so that the ring has at least 1024 points (Envoy's
+/// minimum ring size), computed from all the cluster's destinations — healthy or not — so that a host leaving the
+/// available set moves only its own keys. The ring is built once per destination-set change; a pick is a hash and a
+/// binary search.
+/// </summary>
+internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
+{
+    internal const int MinRingSize = 1024;
+
+    internal const int PointsPerWeight = 128;
+
+    /// <summary>Largest ring (Envoy's default <c>maximum_ring_size</c> is 8M; 1M points here take 16 MB).</summary>
+    internal const int MaxRingSize = 1 << 20;
+
+    private readonly SnapshotCache<Ring> _rings = new(static (cluster, destinations) => new Ring(cluster, destinations));
+
+    public string Name => LoadBalancingPolicyNames.RingHash;
+
+    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    {
+        if (availableDestinations.Count == 0)
+        {
+            return null;
+        }
+
+        var ring = _rings.For(cluster, availableDestinations);
+        var key = ring.KeyOf(context.Request);
+        return key is null
+            ? ring.Owners[random.Next(ring.Owners.Length)]
+            : ring.Owners[ring.IndexOf(Hash(key))];
+    }
+
+    internal static ulong Hash(string key) => XxHash64.HashToUInt64(MemoryMarshal.AsBytes(key.AsSpan()));
+
+    internal sealed class Ring
+    {
+        private readonly string? _cookie;
+        private readonly string _header;
+
+        public Ring(ClusterState cluster, IReadOnlyList<DestinationState> destinations)
+        {
+            var metadata = cluster.Model?.Config.Metadata;
+            _cookie = metadata?.GetValueOrDefault(LoadBalancingPolicyNames.HashCookie) is { Length: > 0 } cookie ? cookie : null;
+            _header = metadata?.GetValueOrDefault(LoadBalancingPolicyNames.HashHeader) is { Length: > 0 } header
+                ? header
+                : LoadBalancingPolicyNames.DefaultHashHeader;
+
+            var scale = Scale.Of(cluster.DestinationsState?.AllDestinations ?? destinations);
+            long count = 0;
+            foreach (var destination in destinations)
+            {
+                count += scale.PointsOf(destination);
+            }
+
+            Points = new ulong[count];
+            Owners = new DestinationState[count];
+            var next = 0;
+            foreach (var destination in destinations)
+            {
+                var address = destination.Model?.Config.Address ?? destination.DestinationId;
+                var points = scale.PointsOf(destination);
+                for (var i = 0; i < points; i++)
+                {
+                    Points[next] = Hash(string.Create(CultureInfo.InvariantCulture, $"{address}_{i}"));
+                    Owners[next++] = destination;
+                }
+            }
+
+            Array.Sort(Points, Owners);
+        }
+
+        /// <summary>Sorted point hashes.</summary>
+        public ulong[] Points { get; }
+
+        /// <summary>The destination owning each point.</summary>
+        public DestinationState[] Owners { get; }
+
+        public string? KeyOf(HttpRequest request)
+        {
+            if (_cookie is not null && request.Cookies[_cookie] is { Length: > 0 } cookie)
+            {
+                return cookie;
+            }
+
+            return request.Headers.TryGetValue(_header, out var values) && values.Count > 0 && values[0] is { Length: > 0 } value
+                ? value
+                : null;
+        }
+
+        /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
+        public int IndexOf(ulong hash)
+        {
+            if (hash == 0)
+            {
+                return 0;
+            }
+
+            var index = SortedSearch.FirstAbove(Points, hash - 1);
+            return Points[index] >= hash ? index : 0;
+        }
+
+        /// <summary>
+        /// How many points a weight gets, from all the cluster's destinations (so that health changes leave it alone):
+        /// weights in units of their greatest common divisor, <see cref="PointsPerWeight"/> per unit or more to reach
+        /// <see cref="MinRingSize"/>, scaled down (at least one point per host) if the ring would exceed <see cref="MaxRingSize"/>.
+        /// </summary>
+        private readonly record struct Scale(int Unit, long PerUnit, double Factor)
+        {
+            public static Scale Of(IReadOnlyList<DestinationState> all)
+            {
+                var unit = 0;
+                long total = 0;
+                foreach (var destination in all)
+                {
+                    var weight = DestinationWeights.WeightOf(destination);
+                    unit = (int)System.Numerics.BigInteger.GreatestCommonDivisor(unit, weight);
+                    total += weight;
+                }
+
+                unit = Math.Max(unit, 1);
+                var units = Math.Max(total / unit, 1);
+                var perUnit = Math.Max(PointsPerWeight, (MinRingSize + units - 1) / units);
+                var size = (double)units * perUnit;
+                return new Scale(unit, perUnit, size > MaxRingSize ? MaxRingSize / size : 1);
+            }
+
+            public int PointsOf(DestinationState destination) =>
+                (int)Math.Max(1, Math.Round(DestinationWeights.WeightOf(destination) / Unit * PerUnit * Factor));
+        }
+    }
+}

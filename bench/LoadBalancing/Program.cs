@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(ProxyMesh.Bench.LoadBalancing.PickBenchmarks).Assembly).Run(args);
