@@ -2,6 +2,7 @@ using ProxyMesh.Proxy.Admin;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
@@ -24,6 +25,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshRouting(configuration);
         builder.Services.AddProxyMeshDiscovery(configuration);
         builder.Services.AddProxyMeshResilience();
+        builder.Services.AddProxyMeshZoneAwareRouting(configuration);
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);
 
