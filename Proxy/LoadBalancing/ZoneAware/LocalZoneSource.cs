@@ -8,10 +8,12 @@ namespace ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 /// <summary>
 /// The local distribution from <c>ProxyMesh:LocalCluster</c> when it is set (the zones of that cluster's destinations,
 /// recounted when its destinations change), otherwise from discovery of <c>ProxyMesh:ServiceName</c>.
+/// The proxy state is resolved on first use: YARP's own services depend on the load-balancing policies.
 /// </summary>
-internal sealed class LocalZoneSource(IOptionsMonitor<LocalZoneOptions> options, IProxyStateLookup proxyState, DiscoveredLocalZones discovered)
+internal sealed class LocalZoneSource(IOptionsMonitor<LocalZoneOptions> options, IServiceProvider services, DiscoveredLocalZones discovered)
     : ILocalZoneSource
 {
+    private IProxyStateLookup? _proxyState;
     private (IReadOnlyList<DestinationState> Destinations, LocalZones Zones)? _fromCluster;
 
     public LocalZones? Current
@@ -24,6 +26,7 @@ internal sealed class LocalZoneSource(IOptionsMonitor<LocalZoneOptions> options,
                 return discovered.Current;
             }
 
+            var proxyState = _proxyState ??= services.GetRequiredService<IProxyStateLookup>();
             if (!proxyState.TryGetCluster(localCluster, out var cluster))
             {
                 return null;
