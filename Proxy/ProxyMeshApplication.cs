@@ -3,6 +3,7 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.LoadBalancing;
+using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
@@ -26,6 +27,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshDiscovery(configuration);
         builder.Services.AddProxyMeshResilience();
         builder.Services.AddProxyMeshLoadBalancing();
+        builder.Services.AddProxyMeshZoneAwareRouting(configuration);
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);
 

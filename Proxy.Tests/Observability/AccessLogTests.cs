@@ -90,6 +90,7 @@ public sealed class AccessLogTests : IAsyncLifetime
 
         var noHost = await SendAsync("/empty");
         Assert.Equal((503, "UH"), (noHost.GetProperty("response_code").GetInt32(), noHost.GetProperty("response_flags").GetString()));
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_cx_none_healthy_total", "cluster=\"empty\"", 1);
     }
 
     [Fact]

@@ -51,7 +51,7 @@ internal sealed class UpstreamStatsMiddleware(
 
             var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
             var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            stats.Record(clusterId, proxy.Route.Config.RouteId, context.Response.StatusCode, seconds, error is ForwarderError.RequestTimedOut);
+            stats.Record(clusterId, proxy.Route.Config.RouteId, context.Response.StatusCode, seconds, error);
             if (_perHost && proxy.ProxiedDestination is { } destination)
             {
                 hostStats.Record(clusterId, destination.DestinationId, context.Response.StatusCode, seconds);
