@@ -29,6 +29,8 @@ public sealed class StartupValidationTests : IDisposable
         { """{"ProxyMesh":{"Discovery":{"RefreshInterval":"-00:00:01"}}}""", "ProxyMesh:Discovery:RefreshInterval: must be positive" },
         { """{"ProxyMesh":{"Registration":{"Ip":"my-host","Port":10000,"DiscoveryUrl":"http://127.0.0.1:1"}}}""", "ProxyMesh:Registration:Ip: 'my-host' is not an IP address" },
         { """{"ProxyMesh":{"Registration":{"Ip":"10.0.0.1","Port":10000}}}""", "ProxyMesh:Registration:DiscoveryUrl: needs an absolute http:// URL" },
+        { """{"ProxyMesh":{"LocalCluster":"nope"}}""", "ProxyMesh:LocalCluster: there is no cluster named 'nope'" },
+        { """{"ReverseProxy":{"Clusters":{"c1":{"LoadBalancingPolicy":"ZoneAware","Metadata":{"ProxyMesh.ZoneAware.Inner":"Fastest"},"Destinations":{"d":{"Address":"http://127.0.0.1:1"}}}}}}""", "ReverseProxy:Clusters:c1:Metadata:ProxyMesh.ZoneAware.Inner: 'Fastest' must be LeastRequest, Random or RoundRobin" },
     };
 
     [Theory]

@@ -91,6 +91,8 @@ public sealed class AccessLogTests : IAsyncLifetime
         var noHost = await SendAsync("/empty");
         Assert.Equal((503, "UH"), (noHost.GetProperty("response_code").GetInt32(), noHost.GetProperty("response_flags").GetString()));
         await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_upstream_cx_none_healthy_total", "cluster=\"empty\"", 1);
+        using var client = Clients.Http1(_proxy.Ingress);
+        Assert.Equal("no healthy upstream", await (await client.GetAsync("/empty")).Content.ReadAsStringAsync());
     }
 
     [Fact]

@@ -28,6 +28,9 @@ internal sealed class LocalReply
     /// <summary>429 with <c>retry-after</c>, gRPC RESOURCE_EXHAUSTED (8): the local rate limit refused the request (flag <c>RL</c>).</summary>
     public static LocalReply RateLimited { get; } = new(StatusCodes.Status429TooManyRequests, 8, "local_rate_limited", ResponseFlagFeature.RateLimited);
 
+    /// <summary>503 <c>no healthy upstream</c>, gRPC UNAVAILABLE (14): the cluster had no available host (flag <c>UH</c>).</summary>
+    public static LocalReply NoHealthyUpstream { get; } = new(StatusCodes.Status503ServiceUnavailable, 14, "no healthy upstream", ResponseFlagFeature.NoHealthyUpstream);
+
     public int StatusCode { get; }
 
     public string GrpcStatus { get; }

@@ -77,6 +77,44 @@ public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
         Assert.Equal(reached.GetValueOrDefault("zone-a"), after["zone-a"] - before["zone-a"]);
     }
 
+    [Fact]
+    public async Task A_static_local_cluster_gives_the_local_distribution()
+    {
+        // Static setup: the local service's zones come from ProxyMesh:LocalCluster (zone-a 2, zone-b 1, zone-c 1), the
+        // upstream's from its destinations' zone metadata (2 per zone); no discovery at all.
+        var config = new ProxyConfig()
+            .Cluster("local", ["http://10.0.0.1:8080", "http://10.0.0.2:8080", "http://10.0.0.3:8080", "http://10.0.0.4:8080"])
+            .Cluster("orders", _backends.Select(backend => backend.Address))
+            .Route("orders", "orders");
+        string[] localZones = ["zone-a", "zone-a", "zone-b", "zone-c"];
+        for (var i = 0; i < localZones.Length; i++)
+        {
+            config.Clusters["local"]!["Destinations"]![$"d{i}"]!["Metadata"] = new JsonObject { ["zone"] = localZones[i] };
+        }
+
+        for (var i = 0; i < _backends.Count; i++)
+        {
+            config.Clusters["orders"]!["Destinations"]![$"d{i}"]!["Metadata"] = new JsonObject { ["zone"] = Zones[i % 3] };
+        }
+
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ZoneAware";
+        config.Root["ProxyMesh"]!["LocalCluster"] = "local";
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        var reached = new Dictionary<string, int>();
+        for (var i = 0; i < Requests; i++)
+        {
+            using var response = await client.GetAsync("/");
+            response.EnsureSuccessStatusCode();
+            var zone = response.Headers.GetValues("x-backend").Single();
+            reached[zone] = reached.GetValueOrDefault(zone) + 1;
+        }
+
+        AssertBinomial(Requests, 0.6666, reached.GetValueOrDefault("zone-a"), "zone-a");
+        Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_zone_routing_sampled_total", "cluster=\"orders\"") > 0);
+    }
+
     private static async Task<Dictionary<string, double>> ZoneRequestsAsync(RunningProxy proxy)
     {
         var values = new Dictionary<string, double>();

@@ -50,5 +50,8 @@ internal sealed class ResponseFlagFeature(string flag)
     /// <summary><c>RL</c>: the local rate limit refused the request.</summary>
     public static readonly ResponseFlagFeature RateLimited = new("RL");
 
+    /// <summary><c>UH</c>: no healthy upstream host.</summary>
+    public static readonly ResponseFlagFeature NoHealthyUpstream = new("UH");
+
     public string Flag { get; } = flag;
 }

@@ -5,7 +5,8 @@ namespace ProxyMesh.Proxy.Resilience.CircuitBreakers;
 /// <summary>
 /// Early in the proxy pipeline: admits a request under its cluster's max_requests, or answers at once with 503 and
 /// <c>x-envoy-overloaded: true</c> (gRPC: UNAVAILABLE). A request whose upstream connection was refused by
-/// max_connections / max_pending_requests gets the same answer instead of YARP's 502.
+/// max_connections / max_pending_requests gets the same answer instead of YARP's 502, and a cluster with no available
+/// host answers Envoy's <c>no healthy upstream</c>.
 /// </summary>
 internal sealed class CircuitBreakerMiddleware(RequestDelegate next, ClusterCircuitBreakers breakers)
 {
@@ -28,9 +29,19 @@ internal sealed class CircuitBreakerMiddleware(RequestDelegate next, ClusterCirc
             ClusterCircuitBreakers.EndRequest(breaker);
         }
 
-        if (!context.Response.HasStarted && CircuitBreakerOverflowException.IsIn(context.GetForwarderErrorFeature()?.Exception))
+        if (context.Response.HasStarted || context.GetForwarderErrorFeature() is not { } error)
+        {
+            return;
+        }
+
+        if (CircuitBreakerOverflowException.IsIn(error.Exception))
         {
             await LocalReply.Overloaded.WriteAsync(context);
+        }
+        else if (error.Error == Yarp.ReverseProxy.Forwarder.ForwarderError.NoAvailableDestinations)
+        {
+            // YARP answers a bare 503; Envoy says why (gRPC callers get UNAVAILABLE).
+            await LocalReply.NoHealthyUpstream.WriteAsync(context);
         }
     }
 }
