@@ -86,7 +86,7 @@ public sealed class TimeoutTests : IAsyncLifetime
     {
         var config = WithPolicies(new ProxyConfig().Cluster("app", [_slow.Address, _fast.Address]).Route("app", "app"), new JsonObject
         {
-            ["Retry"] = new JsonObject { ["PerTryTimeout"] = "00:00:00.300" },
+            ["Retry"] = new JsonObject { ["PerTryTimeout"] = "00:00:01" },
             ["Timeouts"] = new JsonObject { ["Route"] = "00:00:10" },
         });
         config.Clusters["app"]!["LoadBalancingPolicy"] = "FirstAlphabetical";
