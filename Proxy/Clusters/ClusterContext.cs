@@ -47,9 +47,12 @@ public sealed class ClusterContext
 
     private readonly OutlierDetector _outlierDetector;
     private readonly IHostPicker? _picker;
-    private readonly Counter.Child _panics;
+    private readonly HealthCheckStats _healthStats;
+    private readonly UpstreamConnectionStats _connectionStats;
     private readonly PerRouteCache<LocalRateLimits.Bucket?> _rateLimits;
     private OutlierDetector.ClusterMonitor? _outlierMonitor;
+    private Counter.Child? _panics;
+    private UpstreamConnectionStats.ClusterSeries? _connectionSeries;
 
     internal ClusterContext(ClusterState cluster, ClusterModel model, Version version, ClusterServices services)
     {
@@ -69,9 +72,9 @@ public sealed class ClusterContext
         _picker = LoadBalancer as IHostPicker;
         _outlierDetector = services.OutlierDetector;
         Health = services.Traffic.For(id);
-        _panics = services.HealthStats.For(id).Panics;
+        _healthStats = services.HealthStats;
         UpstreamStats = services.UpstreamStats.For(id);
-        ConnectionStats = services.ConnectionStats.For(id);
+        _connectionStats = services.ConnectionStats;
         var rateLimits = services.RateLimits;
         var rateLimit = RateLimit;
         _rateLimits = new PerRouteCache<LocalRateLimits.Bucket?>(route => rateLimits.For(route, id, rateLimit));
@@ -111,7 +114,7 @@ public sealed class ClusterContext
     public UpstreamStats.ClusterSeries UpstreamStats { get; }
 
     /// <summary>Upstream connection series (<c>proxymesh_upstream_cx_*</c>), for listeners that open their own connections.</summary>
-    public UpstreamConnectionStats.ClusterSeries ConnectionStats { get; }
+    public UpstreamConnectionStats.ClusterSeries ConnectionStats => _connectionSeries ??= _connectionStats.For(ClusterId);
 
     internal Version ResolvedFor { get; }
 
@@ -154,7 +157,8 @@ public sealed class ClusterContext
         Health.Seen();
         if (Health.InPanic)
         {
-            _panics.Inc();
+            // Resolved on the first panic only: a series that never counted is not exported.
+            (_panics ??= _healthStats.For(ClusterId).Panics).Inc();
         }
     }
 

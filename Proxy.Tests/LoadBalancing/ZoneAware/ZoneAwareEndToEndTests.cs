@@ -5,7 +5,7 @@ namespace ProxyMesh.Proxy.Tests.LoadBalancing.ZoneAware;
 
 /// <summary>
 /// Zone-aware routing end to end: discovery serves both this sidecar's own service (the local distribution, half of
-/// it in zone-a) and the upstream service (six real backends, a third in each zone); traffic through the proxy splits
+/// it in zone-a; polled by the same discovery client as the clusters) and the upstream service (six real backends, a third in each zone); traffic through the proxy splits
 /// as Envoy's formula says.
 /// </summary>
 public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
@@ -46,7 +46,7 @@ public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
             _ => (200, ScriptedDiscovery.ZonedHosts(service, upstream)),
         };
         var config = new ProxyConfig().DiscoveryCluster("orders", "orders", _discovery.Url, TimeSpan.FromMilliseconds(100)).Route("orders", "orders");
-        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ZoneAware";
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ProxyMesh.ZoneAware";
         await using var proxy = await RunningProxy.StartAsync(config);
         using var client = Clients.Http1(proxy.Ingress);
 
@@ -97,7 +97,7 @@ public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
             config.Clusters["orders"]!["Destinations"]![$"d{i}"]!["Metadata"] = new JsonObject { ["zone"] = Zones[i % 3] };
         }
 
-        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ZoneAware";
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ZoneAware"; // The policy's first name, still accepted.
         config.Root["ProxyMesh"]!["LocalCluster"] = "local";
         await using var proxy = await RunningProxy.StartAsync(config);
         using var client = Clients.Http1(proxy.Ingress);
