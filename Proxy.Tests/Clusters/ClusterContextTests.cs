@@ -100,7 +100,7 @@ public sealed class ClusterContextTests : IAsyncLifetime
             .Route("db", "db");
         config.Clusters["db"]!["LoadBalancingPolicy"] = LoadBalancingPolicyNames.RoundRobin;
         config.ClusterPolicy("db", "CircuitBreakers", new JsonObject { ["MaxConnections"] = 1 });
-        config.ClusterPolicy("db", "OutlierDetection", new JsonObject { ["ConsecutiveGatewayFailure"] = 2, ["BaseEjectionTime"] = "00:10:00" });
+        config.ClusterPolicy("db", "OutlierDetection", new JsonObject { ["ConsecutiveGatewayFailure"] = 2, ["EnforcingConsecutiveGatewayFailure"] = 100, ["BaseEjectionTime"] = "00:10:00", ["MaxEjectionTime"] = "00:10:00" });
         await using var proxy = await RunningProxy.StartAsync(config);
         Assert.True(proxy.Services.GetRequiredService<ClusterContexts>().TryGet("db", out var db));
 

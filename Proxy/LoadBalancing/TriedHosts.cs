@@ -53,9 +53,9 @@ public sealed class TriedHosts
             return null;
         }
 
-        foreach (var candidate in candidates)
+        for (var i = 0; i < candidates.Count; i++)
         {
-            if (!tried.Contains(candidate))
+            if (!tried.Contains(candidates[i]))
             {
                 return tried;
             }

@@ -218,7 +218,7 @@ public sealed class ZoneAwarePolicyTests
         hosts[0] = Weighted(hosts[0], 1);
         hosts[1] = Weighted(hosts[1], 3);
         var policy = Policy();
-        var cluster = ClusterOf(hosts, new Dictionary<string, string> { ["ProxyMesh.ZoneAware.Inner"] = inner });
+        var cluster = ClusterOf(hosts, new Dictionary<string, string> { ["ProxyMesh.ZoneAware.Inner"] = inner, ["ProxyMesh.ZoneAware.MinClusterSize"] = "1" });
         var light = 0;
         for (var i = 0; i < Picks; i++)
         {
