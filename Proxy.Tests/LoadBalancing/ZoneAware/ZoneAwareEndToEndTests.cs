@@ -115,6 +115,21 @@ public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
         Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_zone_routing_sampled_total", "cluster=\"orders\"") > 0);
     }
 
+    [Fact]
+    public async Task The_discovery_client_polls_the_local_service_only_while_a_cluster_is_zone_aware()
+    {
+        var upstream = _backends.Select((backend, i) => (backend.Address, (string?)Zones[i % 3])).ToArray();
+        _discovery.Answer = service => (200, ScriptedDiscovery.ZonedHosts(service, upstream));
+        var config = new ProxyConfig().DiscoveryCluster("orders", "orders", _discovery.Url, TimeSpan.FromMilliseconds(100)).Route("orders", "orders");
+        await using var proxy = await RunningProxy.StartAsync(config);
+        await Eventually.AssertAsync(() => Task.FromResult(_discovery.ReadsOf("orders") >= 3), "the discovery cluster is polled");
+        Assert.Equal(0, _discovery.ReadsOf("tests"));
+
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ProxyMesh.ZoneAware";
+        await proxy.RewriteSettingsAsync(config);
+        await Eventually.AssertAsync(() => Task.FromResult(_discovery.ReadsOf("tests") >= 2), "the local service (ProxyMesh:ServiceName) is polled on the same schedule");
+    }
+
     private static async Task<Dictionary<string, double>> ZoneRequestsAsync(RunningProxy proxy)
     {
         var values = new Dictionary<string, double>();
