@@ -48,6 +48,16 @@ public sealed class ClusterContextTests : IAsyncLifetime
             "a reload of the cluster's policy gives a new context");
         Assert.True(contexts.TryGet("app", out var reloaded));
         Assert.NotSame(first, reloaded);
+        Assert.False(reloaded.HonoursExclusions, "YARP's default policy gets narrowed lists");
+
+        config.Clusters["app"]!["LoadBalancingPolicy"] = LoadBalancingPolicyNames.RingHash;
+        await proxy.RewriteSettingsAsync(config);
+        await Eventually.AssertAsync(
+            () => Task.FromResult(contexts.TryGet("app", out var current) && current.LoadBalancer.Name == LoadBalancingPolicyNames.RingHash),
+            "a new YARP cluster configuration gives a new context");
+        Assert.True(contexts.TryGet("app", out var ringHash));
+        Assert.True(ringHash.HonoursExclusions);
+        Assert.Equal(3, ringHash.Retry.NumRetries);
     }
 
     [Fact]

@@ -47,6 +47,7 @@ public sealed class ClusterContext
 
     private readonly OutlierDetector _outlierDetector;
     private readonly IHostPicker? _picker;
+    private readonly bool _excludesByFeature;
     private readonly HealthCheckStats _healthStats;
     private readonly UpstreamConnectionStats _connectionStats;
     private readonly PerRouteCache<LocalRateLimits.Bucket?> _rateLimits;
@@ -70,6 +71,10 @@ public sealed class ClusterContext
         CircuitBreakers = services.Breakers.For(id, policies.For<CircuitBreakerOptions>(id, CircuitBreakerOptions.PolicyName));
         LoadBalancer = services.LoadBalancer(model.Config.LoadBalancingPolicy);
         _picker = LoadBalancer as IHostPicker;
+
+        // Session affinity runs before load balancing and would send a retry back to the affinitized host it finds in
+        // the list: such clusters keep the narrowed list.
+        _excludesByFeature = _picker is not null && model.Config.SessionAffinity?.Enabled != true;
         _outlierDetector = services.OutlierDetector;
         Health = services.Traffic.For(id);
         _healthStats = services.HealthStats;
@@ -104,8 +109,11 @@ public sealed class ClusterContext
     /// <summary>The cluster's <c>LoadBalancingPolicy</c> (YARP's default when none is named).</summary>
     public ILoadBalancingPolicy LoadBalancer { get; }
 
-    /// <summary>Whether the policy skips tried hosts against its cached state (ProxyMesh's policies) rather than needing a narrowed list.</summary>
-    public bool HonoursExclusions => _picker is not null;
+    /// <summary>
+    /// Whether HTTP retries skip tried hosts through the policy's cached state (ProxyMesh's policies, no session
+    /// affinity) rather than a narrowed list.
+    /// </summary>
+    public bool HonoursExclusions => _excludesByFeature;
 
     /// <summary>Traffic seen and panic mode.</summary>
     public ClusterHealthView Health { get; }
@@ -164,13 +172,14 @@ public sealed class ClusterContext
 
     /// <summary>
     /// The hosts the next attempt of an HTTP request picks from, once <paramref name="tried"/> hosts have failed:
-    /// for ProxyMesh's policies the same list (the request carries the tried hosts as a <see cref="TriedHosts"/>
-    /// feature, and nothing is rebuilt); for YARP's own policies a narrowed list.
+    /// when <see cref="HonoursExclusions"/> the same list (the request carries the tried hosts as a
+    /// <see cref="TriedHosts"/> feature, and nothing is rebuilt); otherwise (YARP's own policies, session affinity) a
+    /// narrowed list.
     /// </summary>
     /// <param name="tried">The request's tried hosts; hosts added later are skipped too.</param>
     public IReadOnlyList<DestinationState> ExcludeTried(HttpContext context, IReadOnlyList<DestinationState> available, List<DestinationState> tried)
     {
-        if (_picker is null)
+        if (!_excludesByFeature)
         {
             return TriedHosts.Untried(available, new TriedHosts(tried));
         }
