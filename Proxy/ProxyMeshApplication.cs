@@ -1,4 +1,5 @@
 using ProxyMesh.Proxy.Admin;
+using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Listeners;
@@ -28,6 +29,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshResilience();
         builder.Services.AddProxyMeshLoadBalancing();
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
+        builder.Services.AddProxyMeshClusterContexts();
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);
 

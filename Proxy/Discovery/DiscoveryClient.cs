@@ -17,9 +17,12 @@ internal sealed partial class DiscoveryClient : BackgroundService
 {
     private const int MaxAnswerBytes = 16 * 1024 * 1024;
 
+    private readonly IConfiguration _root;
     private readonly IConfiguration _reverseProxy;
     private readonly IOptionsMonitor<DiscoveryOptions> _options;
     private readonly DiscoveredDestinations _destinations;
+    private readonly DiscoveredLocalService _localService;
+    private readonly ILocalServiceDemand[] _localServiceDemands;
     private readonly DiscoveryStats _stats;
     private readonly IProxyStateLookup _proxyState;
     private readonly TimeProvider _time;
@@ -34,15 +37,20 @@ internal sealed partial class DiscoveryClient : BackgroundService
         ValidatedConfiguration configuration,
         IOptionsMonitor<DiscoveryOptions> options,
         DiscoveredDestinations destinations,
+        DiscoveredLocalService localService,
+        IEnumerable<ILocalServiceDemand> localServiceDemands,
         DiscoveryStats stats,
         IProxyStateLookup proxyState,
         TimeProvider time,
         Random random,
         ILogger<DiscoveryClient> logger)
     {
-        _reverseProxy = configuration.View.GetSection("ReverseProxy");
+        _root = configuration.View;
+        _reverseProxy = _root.GetSection("ReverseProxy");
         _options = options;
         _destinations = destinations;
+        _localService = localService;
+        _localServiceDemands = [.. localServiceDemands];
         _stats = stats;
         _proxyState = proxyState;
         _time = time;
@@ -64,7 +72,10 @@ internal sealed partial class DiscoveryClient : BackgroundService
         return Task.CompletedTask;
     }
 
-    /// <summary>Starts polling for new discovery clusters and stops it for those gone from the configuration.</summary>
+    /// <summary>
+    /// Starts polling for new discovery clusters (and the local service while it is needed) and stops it for those gone
+    /// from the configuration.
+    /// </summary>
     private void Reconcile()
     {
         if (_stopping.IsCancellationRequested)
@@ -73,6 +84,12 @@ internal sealed partial class DiscoveryClient : BackgroundService
         }
 
         var targets = DiscoveryTarget.FromConfiguration(_reverseProxy).ToDictionary(target => target.ClusterId, StringComparer.OrdinalIgnoreCase);
+        if (NeedsLocalService())
+        {
+            var local = DiscoveryTarget.LocalService(_root[$"{ProxyMeshOptions.SectionName}:{nameof(ProxyMeshOptions.ServiceName)}"] ?? new ProxyMeshOptions().ServiceName);
+            targets[local.ClusterId] = local;
+        }
+
         lock (_runningLock)
         {
             foreach (var (clusterId, running) in _running.ToArray())
@@ -82,7 +99,11 @@ internal sealed partial class DiscoveryClient : BackgroundService
                     running.Stop.Cancel();
                     running.Stop.Dispose();
                     _running.Remove(clusterId);
-                    if (target is null)
+                    if (target is null && running.Target.IsLocalService)
+                    {
+                        _localService.Clear();
+                    }
+                    else if (target is null)
                     {
                         _destinations.Remove(clusterId);
                         _stats.Forget(clusterId);
@@ -100,6 +121,24 @@ internal sealed partial class DiscoveryClient : BackgroundService
                 }
             }
         }
+    }
+
+    private bool NeedsLocalService()
+    {
+        if (string.IsNullOrEmpty(_root[$"{DiscoveryOptions.SectionName}:{nameof(DiscoveryOptions.Url)}"]))
+        {
+            return false;
+        }
+
+        foreach (var demand in _localServiceDemands)
+        {
+            if (demand.NeedsLocalService(_root))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private async Task PollForeverAsync(DiscoveryTarget target, CancellationToken cancellationToken)
@@ -127,11 +166,12 @@ internal sealed partial class DiscoveryClient : BackgroundService
     private async Task<string?> PollOnceAsync(DiscoveryTarget target, DiscoveredMembership membership, string? failing, CancellationToken cancellationToken)
     {
         var options = _options.CurrentValue;
-        _stats.Attempt(target.ClusterId);
+        var stats = target.IsLocalService ? null : _stats; // Discovery stats are per cluster; the local service is none.
+        stats?.Attempt(target.ClusterId);
         var (answer, problem) = await FetchAsync(options, target, cancellationToken);
         if (answer is null)
         {
-            _stats.Failure(target.ClusterId);
+            stats?.Failure(target.ClusterId);
             if (failing is null)
             {
                 LogFailing(_logger, target.ClusterId, target.Service, problem, membership.Count);
@@ -145,19 +185,22 @@ internal sealed partial class DiscoveryClient : BackgroundService
             LogRecovered(_logger, target.ClusterId, target.Service);
         }
 
-        _stats.InvalidHosts(target.ClusterId, answer.InvalidHosts);
+        stats?.InvalidHosts(target.ClusterId, answer.InvalidHosts);
         var health = HealthLookup(target.ClusterId);
         switch (membership.Apply(answer.Hosts, _time.GetUtcNow(), health, options.AbsentHostGrace))
         {
             case MembershipUpdate.Empty:
-                _stats.Empty(target.ClusterId);
+                stats?.Empty(target.ClusterId);
+                break;
+            case MembershipUpdate.Changed when target.IsLocalService:
+                _localService.Set(membership.Destinations);
                 break;
             case MembershipUpdate.Changed:
                 _stats.Success(target.ClusterId);
                 _destinations.Set(target.ClusterId, membership.Destinations);
                 break;
             default:
-                _stats.Success(target.ClusterId);
+                stats?.Success(target.ClusterId);
                 break;
         }
 

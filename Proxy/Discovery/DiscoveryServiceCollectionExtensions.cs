@@ -20,6 +20,7 @@ public static class DiscoveryServiceCollectionExtensions
         services.AddSingleton<DiscoveredDestinations>();
         services.AddSingleton<IProxyConfigProvider>(provider => provider.GetRequiredService<DiscoveredDestinations>());
         services.AddSingleton<IProxyConfigFilter, DiscoveryConfigFilter>();
+        services.TryAddSingleton<DiscoveredLocalService>();
         services.AddSingleton<DiscoveryStats>();
         services.AddHostedService<DiscoveryClient>();
 

@@ -5,6 +5,15 @@ namespace ProxyMesh.Proxy.Discovery;
 /// <summary>A cluster whose destinations come from discovery, as its configuration declares it.</summary>
 internal sealed partial record DiscoveryTarget(string ClusterId, string Service, string Scheme)
 {
+    /// <summary>This sidecar's own service (<see cref="DiscoveredLocalService"/>), not a cluster.</summary>
+    public bool IsLocalService { get; init; }
+
+    /// <summary>
+    /// The local service, keyed apart from clusters: a configured cluster id never contains <c>:</c> (it separates
+    /// configuration paths).
+    /// </summary>
+    public static DiscoveryTarget LocalService(string service) => new($"local:{service}", service, Uri.UriSchemeHttp) { IsLocalService = true };
+
     public static bool IsDiscoveryCluster(IReadOnlyDictionary<string, string>? metadata) =>
         metadata is not null && metadata.ContainsKey(DiscoveryMetadata.Service);
 

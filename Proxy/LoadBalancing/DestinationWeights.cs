@@ -58,6 +58,55 @@ internal sealed class DestinationWeights
     public int Draw(Random random) =>
         Uniform ? random.Next(Destinations.Length) : IndexAt(random.NextInt64(Total));
 
+    /// <summary>
+    /// A destination drawn in proportion to weight among those neither tried nor <paramref name="alsoExcluded"/>, or -1
+    /// when none is left. Redrawing on a hit is exact (the conditional distribution) and cheap while few hosts are
+    /// excluded; after a few misses the remaining weight is walked instead.
+    /// </summary>
+    public int DrawExcluding(Random random, TriedHosts tried, int alsoExcluded = -1)
+    {
+        for (var attempt = 0; attempt < 8; attempt++)
+        {
+            var index = Draw(random);
+            if (index != alsoExcluded && !tried.Contains(Destinations[index]))
+            {
+                return index;
+            }
+        }
+
+        long remaining = 0;
+        for (var i = 0; i < Destinations.Length; i++)
+        {
+            if (i != alsoExcluded && !tried.Contains(Destinations[i]))
+            {
+                remaining += Weights[i];
+            }
+        }
+
+        if (remaining == 0)
+        {
+            return -1;
+        }
+
+        var point = random.NextInt64(remaining);
+        for (var i = 0; i < Destinations.Length; i++)
+        {
+            if (i == alsoExcluded || tried.Contains(Destinations[i]))
+            {
+                continue;
+            }
+
+            if (point < Weights[i])
+            {
+                return i;
+            }
+
+            point -= Weights[i];
+        }
+
+        return -1;
+    }
+
     /// <summary>A destination other than <paramref name="excluded"/>, drawn in proportion to weight among the rest.</summary>
     public int DrawOther(Random random, int excluded)
     {

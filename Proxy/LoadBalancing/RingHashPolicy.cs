@@ -18,7 +18,7 @@ namespace ProxyMesh.Proxy.LoadBalancing;
 /// available set moves only its own keys. The ring is built once per destination-set change; a pick is a hash and a
 /// binary search.
 /// </summary>
-internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
+internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy, IHostPicker
 {
     internal const int MinRingSize = 1024;
 
@@ -31,18 +31,27 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
 
     public string Name => LoadBalancingPolicyNames.RingHash;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    /// <summary>Rings built so far: once per destination-set change, never per retry.</summary>
+    internal long RingBuilds => _rings.Builds;
+
+    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations) =>
+        Pick(cluster, availableDestinations, context.Request, null, TriedHosts.Of(context));
+
+    /// <summary>
+    /// The owner of the key's point; a host already tried is skipped by walking on to the next point owned by a host
+    /// not tried yet, as Envoy's ring hash does for retries (the ring itself stays as it is).
+    /// </summary>
+    public DestinationState? Pick(ClusterState cluster, IReadOnlyList<DestinationState> available, HttpRequest? request, string? hashKey, TriedHosts? tried)
     {
-        if (availableDestinations.Count == 0)
+        if (available.Count == 0)
         {
             return null;
         }
 
-        var ring = _rings.For(cluster, availableDestinations);
-        var key = ring.KeyOf(context.Request);
-        return key is null
-            ? ring.Owners[random.Next(ring.Owners.Length)]
-            : ring.Owners[ring.IndexOf(Hash(key))];
+        var ring = _rings.For(cluster, available);
+        var key = hashKey ?? (request is null ? null : ring.KeyOf(request));
+        var index = key is null ? random.Next(ring.Owners.Length) : ring.IndexOf(Hash(key));
+        return TriedHosts.Effective(tried, available) is { } skip ? ring.FirstUntried(index, skip) : ring.Owners[index];
     }
 
     internal static ulong Hash(string key) => XxHash64.HashToUInt64(MemoryMarshal.AsBytes(key.AsSpan()));
@@ -112,6 +121,21 @@ internal sealed class RingHashPolicy(Random random) : ILoadBalancingPolicy
 
             var index = SortedSearch.FirstAbove(Points, hash - 1);
             return Points[index] >= hash ? index : 0;
+        }
+
+        /// <summary>The owner of the first point from <paramref name="index"/> on, wrapping around, that was not tried.</summary>
+        public DestinationState FirstUntried(int index, TriedHosts tried)
+        {
+            for (var step = 0; step < Owners.Length; step++)
+            {
+                var owner = Owners[(index + step) % Owners.Length];
+                if (!tried.Contains(owner))
+                {
+                    return owner;
+                }
+            }
+
+            return Owners[index];
         }
 
         /// <summary>

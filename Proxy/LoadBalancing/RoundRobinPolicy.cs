@@ -10,7 +10,7 @@ namespace ProxyMesh.Proxy.LoadBalancing;
 /// schedule of one cycle, so a pick is one interlocked increment and an array read. Over a full cycle (the sum of the
 /// weights divided by their greatest common divisor) every host gets exactly its weight; equal weights are plain round robin.
 /// </summary>
-internal sealed class RoundRobinPolicy : ILoadBalancingPolicy
+internal sealed class RoundRobinPolicy : ILoadBalancingPolicy, IHostPicker
 {
     /// <summary>Longest schedule kept: larger weight sums are scaled down to fit (proportions within rounding).</summary>
     internal const int MaxCycle = 1 << 16;
@@ -19,16 +19,38 @@ internal sealed class RoundRobinPolicy : ILoadBalancingPolicy
 
     public string Name => LoadBalancingPolicyNames.RoundRobin;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations) =>
+        Pick(cluster, availableDestinations, context.Request, null, TriedHosts.Of(context));
+
+    public DestinationState? Pick(ClusterState cluster, IReadOnlyList<DestinationState> available, HttpRequest? request, string? hashKey, TriedHosts? tried)
     {
-        if (availableDestinations.Count == 0)
+        if (available.Count == 0)
         {
             return null;
         }
 
-        var schedule = _schedules.For(cluster, availableDestinations, out var slot);
-        var ticket = (ulong)slot.NextTicket();
-        return schedule.Destinations[schedule.Order is { } order ? order[(int)(ticket % (ulong)order.Length)] : (int)(ticket % (ulong)schedule.Destinations.Length)];
+        var schedule = _schedules.For(cluster, available, out var slot);
+        return schedule.Destinations[IndexIn(schedule, ref slot.Ticket, TriedHosts.Effective(tried, available))];
+    }
+
+    /// <summary>
+    /// The next host of the schedule, skipping <paramref name="tried"/> hosts (each host appears in every cycle, so one
+    /// cycle at most).
+    /// </summary>
+    internal static int IndexIn(Schedule schedule, ref long ticket, TriedHosts? tried)
+    {
+        var index = schedule.At(Interlocked.Increment(ref ticket));
+        if (tried is null)
+        {
+            return index;
+        }
+
+        for (var step = 0; step < schedule.CycleLength && tried.Contains(schedule.Destinations[index]); step++)
+        {
+            index = schedule.At(Interlocked.Increment(ref ticket));
+        }
+
+        return index;
     }
 
     internal sealed class Schedule
@@ -46,6 +68,12 @@ internal sealed class RoundRobinPolicy : ILoadBalancingPolicy
 
         /// <summary>One cycle of destination indexes; null when weights are equal.</summary>
         public int[]? Order { get; }
+
+        public int CycleLength => Order?.Length ?? Destinations.Length;
+
+        /// <summary>The destination index of a ticket.</summary>
+        public int At(long ticket) =>
+            Order is { } order ? order[(int)((ulong)ticket % (ulong)order.Length)] : (int)((ulong)ticket % (ulong)Destinations.Length);
 
         private static int[] SmoothWeightedCycle(int[] weights)
         {

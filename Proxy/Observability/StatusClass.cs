@@ -3,6 +3,9 @@ namespace ProxyMesh.Proxy.Observability;
 /// <summary>Envoy's response code classes, as label values that need no formatting per request.</summary>
 internal static class StatusClass
 {
+    /// <summary>The highest code HTTP defines.</summary>
+    public const int MaxCode = 599;
+
     private static readonly string[] Names = ["1xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
 
     public static string Of(int statusCode) => Names[Index(statusCode)];

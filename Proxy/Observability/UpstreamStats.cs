@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using Prometheus;
+using ProxyMesh.Proxy.Configuration;
 using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyMesh.Proxy.Observability;
@@ -49,33 +51,79 @@ public sealed class UpstreamStats
         });
     }
 
-    public void Record(string cluster, string route, int statusCode, double seconds, ForwarderError error)
+    public void Record(string cluster, string route, int statusCode, double seconds, ForwarderError error) =>
+        Route(cluster, route).Record(statusCode, seconds, error);
+
+    /// <summary>
+    /// A cluster's series for one configuration version: a cluster context resolves it once and the proxy pipeline
+    /// carries it as a request feature, so recording needs no lookup by name.
+    /// </summary>
+    public ClusterSeries For(string cluster) => new(this, cluster);
+
+    private RouteSeries Route(string cluster, string route) =>
+        _series.GetOrAdd((cluster, route), static (key, stats) => new RouteSeries(stats, key.Cluster, key.Route), this);
+
+    /// <summary>One cluster's upstream series; each route's are resolved on the route's first request.</summary>
+    public sealed class ClusterSeries
     {
-        var series = _series.GetOrAdd((cluster, route), static (key, stats) => new RouteSeries(stats, key.Cluster, key.Route), this);
-        series.Requests(statusCode).Inc();
-        series.Time.Observe(seconds);
-        if (error == ForwarderError.RequestTimedOut)
+        private readonly PerRouteCache<RouteSeries> _routes;
+
+        internal ClusterSeries(UpstreamStats stats, string cluster)
         {
-            series.Timeouts.Inc();
+            ClusterId = cluster;
+            _routes = new PerRouteCache<RouteSeries>(route => stats.Route(cluster, route.RouteId));
         }
-        else if (error == ForwarderError.NoAvailableDestinations)
-        {
-            series.NoneHealthy.Inc();
-        }
+
+        public string ClusterId { get; }
+
+        public RouteSeries Route(RouteConfig route) => _routes.For(route);
     }
 
-    private sealed class RouteSeries(UpstreamStats stats, string cluster, string route)
+    /// <summary>The series of one cluster and route; recording allocates nothing.</summary>
+    public sealed class RouteSeries
     {
-        private readonly ConcurrentDictionary<int, Counter.Child> _byCode = new();
+        private readonly UpstreamStats _stats;
+        private readonly string _cluster;
+        private readonly string _route;
+        private readonly Counter.Child?[] _byCode = new Counter.Child?[StatusClass.MaxCode + 1];
 
-        public Histogram.Child Time { get; } = stats._time.WithLabels(cluster, route);
+        internal RouteSeries(UpstreamStats stats, string cluster, string route)
+        {
+            _stats = stats;
+            _cluster = cluster;
+            _route = route;
+            Time = stats._time.WithLabels(cluster, route);
+            Timeouts = stats._timeouts.WithLabels(cluster, route);
+            NoneHealthy = stats._noneHealthy.WithLabels(cluster);
+        }
 
-        public Counter.Child Timeouts { get; } = stats._timeouts.WithLabels(cluster, route);
+        public Histogram.Child Time { get; }
 
-        public Counter.Child NoneHealthy { get; } = stats._noneHealthy.WithLabels(cluster);
+        public Counter.Child Timeouts { get; }
 
+        public Counter.Child NoneHealthy { get; }
+
+        public void Record(int statusCode, double seconds, ForwarderError error)
+        {
+            Requests(statusCode).Inc();
+            Time.Observe(seconds);
+            if (error == ForwarderError.RequestTimedOut)
+            {
+                Timeouts.Inc();
+            }
+            else if (error == ForwarderError.NoAvailableDestinations)
+            {
+                NoneHealthy.Inc();
+            }
+        }
+
+        /// <summary>The counter of a response code, kept from its first use for the codes HTTP defines.</summary>
         public Counter.Child Requests(int statusCode) =>
-            _byCode.GetOrAdd(statusCode, static (code, labels) =>
-                labels.Stats._requests.WithLabels(labels.Cluster, labels.Route, StatusClass.Code(code), StatusClass.Of(code)), (Stats: stats, Cluster: cluster, Route: route));
+            statusCode is >= 0 and <= StatusClass.MaxCode
+                ? _byCode[statusCode] ??= Resolve(statusCode)
+                : Resolve(statusCode);
+
+        private Counter.Child Resolve(int statusCode) =>
+            _stats._requests.WithLabels(_cluster, _route, StatusClass.Code(statusCode), StatusClass.Of(statusCode));
     }
 }

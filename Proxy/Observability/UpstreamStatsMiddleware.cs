@@ -11,7 +11,6 @@ namespace ProxyMesh.Proxy.Observability;
 /// <summary>First step of the proxy pipeline: times the forwarding of each request and records its outcome per cluster and route.</summary>
 internal sealed class UpstreamStatsMiddleware(
     RequestDelegate next,
-    UpstreamStats stats,
     UpstreamHostStats hostStats,
     IOptions<StatsOptions> statsOptions,
     IOptions<ProxyMeshOptions> mesh)
@@ -22,7 +21,10 @@ internal sealed class UpstreamStatsMiddleware(
     public async Task InvokeAsync(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
-        var clusterId = proxy.Cluster?.Config.ClusterId ?? proxy.Route.Config.ClusterId ?? "";
+        var cluster = context.Features.Get<UpstreamStats.ClusterSeries>()
+            ?? throw new InvalidOperationException("The cluster context must be resolved before upstream stats (UseClusterContext first).");
+        var clusterId = cluster.ClusterId;
+        var route = cluster.Route(proxy.Route.Config);
         if (Activity.Current is { IsAllDataRequested: true } span)
         {
             span.SetTag(MeshSpanEnricher.RequestIdTag, context.TraceIdentifier);
@@ -51,7 +53,7 @@ internal sealed class UpstreamStatsMiddleware(
 
             var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
             var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            stats.Record(clusterId, proxy.Route.Config.RouteId, context.Response.StatusCode, seconds, error);
+            route.Record(context.Response.StatusCode, seconds, error);
             if (_perHost && proxy.ProxiedDestination is { } destination)
             {
                 hostStats.Record(clusterId, destination.DestinationId, context.Response.StatusCode, seconds);

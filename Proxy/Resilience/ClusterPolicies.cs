@@ -18,12 +18,20 @@ public sealed class ClusterPolicies : IDisposable
     private readonly IConfiguration _configuration;
     private readonly IDisposable _subscription;
     private ConcurrentDictionary<(Type Policy, string Cluster), object> _resolved = new();
+    private volatile int _version;
 
     public ClusterPolicies(ValidatedConfiguration configuration)
     {
         _configuration = configuration.View;
-        _subscription = ChangeToken.OnChange(_configuration.GetReloadToken, () => _resolved = new());
+        _subscription = ChangeToken.OnChange(_configuration.GetReloadToken, () =>
+        {
+            _resolved = new();
+            _version++; // After the reset: whoever reads the new version binds from the new configuration.
+        });
     }
+
+    /// <summary>Changes on every reload of the validated configuration; what was resolved under an older version may be stale.</summary>
+    public int Version => _version;
 
     /// <summary>The policy <typeparamref name="T"/> of a cluster, under its section name <paramref name="policy"/> (e.g. <c>Retry</c>).</summary>
     public T For<T>(string clusterId, string policy)

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.DataProtection;
+using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
@@ -28,6 +29,7 @@ public static class RoutingServiceCollectionExtensions
     {
         endpoints.MapReverseProxy(proxy =>
             {
+                proxy.UseClusterContext();
                 proxy.UseUpstreamStats();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseRouter();

@@ -13,7 +13,7 @@ using Yarp.ReverseProxy.Model;
 namespace ProxyMesh.Bench.LoadBalancing;
 
 /// <summary>
-/// One <c>ZoneAware</c> pick over 3, 30 and 300 available hosts spread evenly over three zones, with the local service
+/// One <c>ProxyMesh.ZoneAware</c> pick over 3, 30 and 300 available hosts spread evenly over three zones, with the local service
 /// spread 50/25/25 (so picks are sampled between the local zone and the others), resolved from DI as the proxy
 /// registers the policy; the local distribution is fixed instead of polled.
 /// </summary>
@@ -39,7 +39,7 @@ public class ZoneAwarePickBenchmarks
         services.AddProxyMeshZoneAwareRouting(new ConfigurationBuilder().Build());
         services.AddSingleton<ILocalZoneSource>(new FixedLocalZones(LocalZones.Count(["zone-a", "zone-a", "zone-b", "zone-c"])));
         var provider = services.BuildServiceProvider();
-        _policy = provider.GetServices<ILoadBalancingPolicy>().Single(policy => policy.Name == "ZoneAware");
+        _policy = provider.GetServices<ILoadBalancingPolicy>().Single(policy => policy.Name == "ProxyMesh.ZoneAware");
 
         var random = new Random(42);
         var destinations = new DestinationState[Hosts];

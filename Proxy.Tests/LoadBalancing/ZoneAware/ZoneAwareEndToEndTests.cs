@@ -5,7 +5,7 @@ namespace ProxyMesh.Proxy.Tests.LoadBalancing.ZoneAware;
 
 /// <summary>
 /// Zone-aware routing end to end: discovery serves both this sidecar's own service (the local distribution, half of
-/// it in zone-a) and the upstream service (six real backends, a third in each zone); traffic through the proxy splits
+/// it in zone-a; polled by the same discovery client as the clusters) and the upstream service (six real backends, a third in each zone); traffic through the proxy splits
 /// as Envoy's formula says.
 /// </summary>
 public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
@@ -46,7 +46,7 @@ public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
             _ => (200, ScriptedDiscovery.ZonedHosts(service, upstream)),
         };
         var config = new ProxyConfig().DiscoveryCluster("orders", "orders", _discovery.Url, TimeSpan.FromMilliseconds(100)).Route("orders", "orders");
-        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ZoneAware";
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ProxyMesh.ZoneAware";
         await using var proxy = await RunningProxy.StartAsync(config);
         using var client = Clients.Http1(proxy.Ingress);
 
@@ -97,7 +97,7 @@ public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
             config.Clusters["orders"]!["Destinations"]![$"d{i}"]!["Metadata"] = new JsonObject { ["zone"] = Zones[i % 3] };
         }
 
-        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ZoneAware";
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ZoneAware"; // The policy's first name, still accepted.
         config.Root["ProxyMesh"]!["LocalCluster"] = "local";
         await using var proxy = await RunningProxy.StartAsync(config);
         using var client = Clients.Http1(proxy.Ingress);
@@ -113,6 +113,21 @@ public sealed class ZoneAwareEndToEndTests : IAsyncLifetime
 
         AssertBinomial(Requests, 0.6666, reached.GetValueOrDefault("zone-a"), "zone-a");
         Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_zone_routing_sampled_total", "cluster=\"orders\"") > 0);
+    }
+
+    [Fact]
+    public async Task The_discovery_client_polls_the_local_service_only_while_a_cluster_is_zone_aware()
+    {
+        var upstream = _backends.Select((backend, i) => (backend.Address, (string?)Zones[i % 3])).ToArray();
+        _discovery.Answer = service => (200, ScriptedDiscovery.ZonedHosts(service, upstream));
+        var config = new ProxyConfig().DiscoveryCluster("orders", "orders", _discovery.Url, TimeSpan.FromMilliseconds(100)).Route("orders", "orders");
+        await using var proxy = await RunningProxy.StartAsync(config);
+        await Eventually.AssertAsync(() => Task.FromResult(_discovery.ReadsOf("orders") >= 3), "the discovery cluster is polled");
+        Assert.Equal(0, _discovery.ReadsOf("tests"));
+
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "ProxyMesh.ZoneAware";
+        await proxy.RewriteSettingsAsync(config);
+        await Eventually.AssertAsync(() => Task.FromResult(_discovery.ReadsOf("tests") >= 2), "the local service (ProxyMesh:ServiceName) is polled on the same schedule");
     }
 
     private static async Task<Dictionary<string, double>> ZoneRequestsAsync(RunningProxy proxy)

@@ -1,10 +1,14 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Tests.LoadBalancing.ZoneAware;
@@ -156,7 +160,7 @@ public sealed class ZoneAwarePolicyTests
         var hosts = Upstream(("a", 4), ("b", 4));
         var picked = new Dictionary<string, int>();
         var policy = Policy();
-        var cluster = ClusterOf(new Dictionary<string, string> { ["ProxyMesh.ZoneAware.Inner"] = inner });
+        var cluster = ClusterOf(hosts, new Dictionary<string, string> { ["ProxyMesh.ZoneAware.Inner"] = inner });
         for (var i = 0; i < Picks; i++)
         {
             var host = policy.PickDestination(new DefaultHttpContext(), cluster, hosts)!;
@@ -177,7 +181,7 @@ public sealed class ZoneAwarePolicyTests
         var hosts = Upstream(("a", 2), ("b", 2), ("c", 2));
         hosts[0].ConcurrentRequestCount = 5;
         var policy = Policy();
-        var cluster = ClusterOf(null);
+        var cluster = ClusterOf(hosts, null);
         for (var i = 0; i < 100; i++)
         {
             Assert.Same(hosts[1], policy.PickDestination(new DefaultHttpContext(), cluster, hosts));
@@ -190,7 +194,7 @@ public sealed class ZoneAwarePolicyTests
         _local.Current = Local(("a", 4), ("b", 4), ("c", 2));
         var hosts = Upstream(("a", 3), ("b", 6), ("c", 3));
         var policy = Policy();
-        var cluster = ClusterOf(null);
+        var cluster = ClusterOf(hosts, null);
         var context = new DefaultHttpContext();
         policy.PickDestination(context, cluster, hosts);
 
@@ -203,6 +207,102 @@ public sealed class ZoneAwarePolicyTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    [Theory]
+    [InlineData("RoundRobin")]
+    [InlineData("Random")]
+    [InlineData("LeastRequest")]
+    public void The_inner_policy_honours_host_weights_within_the_zone(string inner)
+    {
+        _local.Current = Local(("a", 1), ("b", 1));
+        var hosts = Upstream(("a", 2), ("b", 2));
+        hosts[0] = Weighted(hosts[0], 1);
+        hosts[1] = Weighted(hosts[1], 3);
+        var policy = Policy();
+        var cluster = ClusterOf(hosts, new Dictionary<string, string> { ["ProxyMesh.ZoneAware.Inner"] = inner, ["ProxyMesh.ZoneAware.MinClusterSize"] = "1" });
+        var light = 0;
+        for (var i = 0; i < Picks; i++)
+        {
+            var host = policy.PickDestination(new DefaultHttpContext(), cluster, hosts)!;
+            Assert.Equal("a", ZoneRoutingTable.ZoneOf(host));
+            light += host == hosts[0] ? 1 : 0;
+        }
+
+        AssertBinomial(Picks, 0.25, light, $"{inner}: picks to the weight-1 host of the weight-1 and weight-3 pair");
+    }
+
+    [Fact]
+    public void A_retry_skips_tried_hosts_in_the_zone_then_leaves_it_without_rebuilding_the_table()
+    {
+        _local.Current = Local(("a", 1), ("b", 1), ("c", 1));
+        var hosts = Upstream(("a", 2), ("b", 2), ("c", 2));
+        var policy = Policy();
+        var cluster = ClusterOf(hosts, null);
+        policy.PickDestination(new DefaultHttpContext(), cluster, hosts);
+        Assert.Equal(1, policy.TableBuilds);
+
+        var oneTried = new DefaultHttpContext();
+        oneTried.Features.Set(new TriedHosts([hosts[0]]));
+        for (var i = 0; i < 1_000; i++)
+        {
+            Assert.Same(hosts[1], policy.PickDestination(oneTried, cluster, hosts));
+        }
+
+        var zoneTried = new DefaultHttpContext();
+        zoneTried.Features.Set(new TriedHosts([hosts[0], hosts[1]]));
+        for (var i = 0; i < 1_000; i++)
+        {
+            Assert.NotEqual("a", ZoneRoutingTable.ZoneOf(policy.PickDestination(zoneTried, cluster, hosts)!));
+        }
+
+        Assert.Equal(1, policy.TableBuilds);
+    }
+
+    [Fact]
+    public void The_table_is_rebuilt_when_the_local_distribution_changes()
+    {
+        _local.Current = Local(("a", 1), ("b", 1), ("c", 1));
+        var hosts = Upstream(("a", 2), ("b", 2), ("c", 2));
+        var policy = Policy();
+        var cluster = ClusterOf(hosts, null);
+        policy.PickDestination(new DefaultHttpContext(), cluster, hosts);
+        policy.PickDestination(new DefaultHttpContext(), cluster, hosts);
+        Assert.Equal(1, policy.TableBuilds);
+
+        _local.Current = Local(("a", 2), ("b", 1));
+        policy.PickDestination(new DefaultHttpContext(), cluster, hosts);
+        Assert.Equal(2, policy.TableBuilds);
+    }
+
+    [Fact]
+    public void The_policy_is_named_ProxyMesh_ZoneAware_and_still_answers_to_ZoneAware()
+    {
+        var services = new ServiceCollection().AddLogging().AddOptions().AddSingleton(_registry);
+        services.AddProxyMeshZoneAwareRouting(new ConfigurationBuilder().Build());
+        services.AddSingleton<ILocalZoneSource>(_local);
+        using var provider = services.BuildServiceProvider();
+        var policies = provider.GetServices<ILoadBalancingPolicy>().ToList();
+
+        var named = Assert.Single(policies, policy => policy.Name == "ProxyMesh.ZoneAware");
+        var alias = Assert.Single(policies, policy => policy.Name == "ZoneAware");
+        _local.Current = Local(("a", 1));
+        var hosts = Upstream(("a", 3));
+        var cluster = ClusterOf(hosts, null);
+        named.PickDestination(new DefaultHttpContext(), cluster, hosts);
+        alias.PickDestination(new DefaultHttpContext(), cluster, hosts);
+
+        // One policy under two names: the alias shares the routing table the first pick built.
+        Assert.Equal(1, ((ZoneAwareLoadBalancingPolicy)named).TableBuilds);
+    }
+
+    private static DestinationState Weighted(DestinationState host, int weight)
+    {
+        var config = host.Model.Config;
+        return new DestinationState(host.DestinationId, new DestinationModel(config with
+        {
+            Metadata = new Dictionary<string, string>(config.Metadata!) { ["weight"] = weight.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        }));
+    }
+
     private static void AssertBinomial(int n, double p, int actual, string what)
     {
         var expected = n * p;
@@ -213,7 +313,7 @@ public sealed class ZoneAwarePolicyTests
     private Dictionary<string, int> Run(DestinationState[] hosts, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var policy = Policy();
-        var cluster = ClusterOf(metadata);
+        var cluster = ClusterOf(hosts, metadata);
         var counts = new Dictionary<string, int>();
         var context = new DefaultHttpContext();
         for (var i = 0; i < Picks; i++)
@@ -228,8 +328,12 @@ public sealed class ZoneAwarePolicyTests
     private ZoneAwareLoadBalancingPolicy Policy() =>
         new(_local, new StaticMonitor<ProxyMeshOptions>(new ProxyMeshOptions { Zone = "a" }), _traffic, Stats, new Random(1234));
 
-    private static ClusterState ClusterOf(IReadOnlyDictionary<string, string>? metadata) =>
-        new(Cluster, new ClusterModel(new ClusterConfig { ClusterId = Cluster, Metadata = metadata }, new HttpMessageInvoker(new HttpClientHandler())));
+    /// <summary>A cluster whose available hosts are <paramref name="hosts"/>, as YARP hands them to the policy.</summary>
+    private static ClusterState ClusterOf(DestinationState[] hosts, IReadOnlyDictionary<string, string>? metadata) =>
+        new(Cluster, new ClusterModel(new ClusterConfig { ClusterId = Cluster, Metadata = metadata }, new HttpMessageInvoker(new HttpClientHandler())))
+        {
+            DestinationsState = new ClusterDestinationsState(hosts, hosts),
+        };
 
     internal static LocalZones Local(params (string Zone, int Hosts)[] zones) =>
         new(zones.ToDictionary(zone => zone.Zone, zone => zone.Hosts));

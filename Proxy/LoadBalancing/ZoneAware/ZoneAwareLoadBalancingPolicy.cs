@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using ProxyMesh.Proxy.Configuration;
@@ -9,19 +8,20 @@ using Yarp.ReverseProxy.Model;
 namespace ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 
 /// <summary>
-/// Envoy's zone-aware routing (cluster <c>"LoadBalancingPolicy": "ZoneAware"</c>): keeps traffic in this sidecar's
-/// zone as far as the upstream hosts' spread over zones allows, given how the local service's own hosts are spread.
-/// The zone is chosen by <see cref="ZoneRoutingTable"/>, computed once per change of the available hosts or of the
-/// local distribution; the host within it by the inner policy (least request by default). A pick allocates nothing.
+/// Envoy's zone-aware routing (cluster <c>"LoadBalancingPolicy": "ProxyMesh.ZoneAware"</c>, or its older name
+/// <c>ZoneAware</c>): keeps traffic in this sidecar's zone as far as the upstream hosts' spread over zones allows, given
+/// how the local service's own hosts are spread. The zone is chosen by <see cref="ZoneRoutingTable"/>, kept in the
+/// shared <see cref="SnapshotCache{T}"/> and rebuilt only when the available hosts, the local distribution, the zone
+/// or panic mode change; the host within it by a weighted policy (<see cref="InnerPicker"/>, least request by
+/// default). Tried hosts are skipped within the zone, then among all zones when the zone has none left. A pick
+/// allocates nothing.
 /// </summary>
-internal sealed class ZoneAwareLoadBalancingPolicy(
-    ILocalZoneSource localZones,
-    IOptionsMonitor<ProxyMeshOptions> mesh,
-    ClusterTraffic traffic,
-    ZoneAwareStats stats,
-    Random random) : ILoadBalancingPolicy
+internal sealed class ZoneAwareLoadBalancingPolicy : ILoadBalancingPolicy, IHostPicker
 {
-    public const string PolicyName = "ZoneAware";
+    public const string PolicyName = "ProxyMesh.ZoneAware";
+
+    /// <summary>The policy's first name, still accepted.</summary>
+    public const string AliasName = "ZoneAware";
 
     /// <summary>Cluster metadata: <c>LeastRequest</c> (default), <c>Random</c> or <c>RoundRobin</c>.</summary>
     public const string InnerKey = "ProxyMesh.ZoneAware.Inner";
@@ -31,21 +31,47 @@ internal sealed class ZoneAwareLoadBalancingPolicy(
 
     public const int DefaultMinClusterSize = 6;
 
-    private readonly ConcurrentDictionary<string, CachedTable> _tables = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ILocalZoneSource _localZones;
+    private readonly IOptionsMonitor<ProxyMeshOptions> _mesh;
+    private readonly ClusterTraffic _traffic;
+    private readonly ZoneAwareStats _stats;
+    private readonly Random _random;
+    private readonly SnapshotCache<CachedTable> _tables;
+
+    public ZoneAwareLoadBalancingPolicy(
+        ILocalZoneSource localZones, IOptionsMonitor<ProxyMeshOptions> mesh, ClusterTraffic traffic, ZoneAwareStats stats, Random random)
+    {
+        _localZones = localZones;
+        _mesh = mesh;
+        _traffic = traffic;
+        _stats = stats;
+        _random = random;
+        _tables = new SnapshotCache<CachedTable>(Build, IsCurrent);
+    }
 
     public string Name => PolicyName;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
+    /// <summary>Routing tables (with their zones' weights) built so far: never per retry.</summary>
+    internal long TableBuilds => _tables.Builds;
+
+    /// <summary>Whether a policy name selects this policy.</summary>
+    public static bool IsNamed(string? name) =>
+        string.Equals(name, PolicyName, StringComparison.OrdinalIgnoreCase) || string.Equals(name, AliasName, StringComparison.OrdinalIgnoreCase);
+
+    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations) =>
+        Pick(cluster, availableDestinations, context.Request, null, TriedHosts.Of(context));
+
+    public DestinationState? Pick(ClusterState cluster, IReadOnlyList<DestinationState> available, HttpRequest? request, string? hashKey, TriedHosts? tried)
     {
-        var series = stats.For(cluster.ClusterId);
-        if (availableDestinations.Count == 0)
+        if (available.Count == 0)
         {
             // YARP answers 503 without asking the policy; UpstreamStats counts upstream_cx_none_healthy.
             return null;
         }
 
-        var cached = TableFor(cluster, availableDestinations, series);
+        var cached = _tables.For(cluster, available);
         var table = cached.Table;
+        var series = cached.Series;
         ZoneBucket bucket;
         switch (table.State)
         {
@@ -54,13 +80,13 @@ internal sealed class ZoneAwareLoadBalancingPolicy(
                 bucket = table.Local!;
                 break;
             case ZoneRoutingState.Residual when table.Local is not null
-                && (table.TotalResidual == 0 || random.Next(ZoneRoutingTable.Scale) < table.LocalPercentToRoute):
+                && (table.TotalResidual == 0 || _random.Next(ZoneRoutingTable.Scale) < table.LocalPercentToRoute):
                 series.Sampled.Inc();
                 bucket = table.Local;
                 break;
             case ZoneRoutingState.Residual:
                 series.CrossZone.Inc();
-                bucket = CrossZone(table, random.NextInt64(table.TotalResidual));
+                bucket = CrossZone(table, _random.NextInt64(table.TotalResidual));
                 break;
             default:
                 if (table.Reason == AllZonesReason.ClusterTooSmall)
@@ -76,7 +102,14 @@ internal sealed class ZoneAwareLoadBalancingPolicy(
                 break;
         }
 
-        var index = InnerPicker.Pick(cached.Inner, bucket, random);
+        tried = TriedHosts.Effective(tried, available);
+        if (tried is not null && bucket != table.All && TriedHosts.Effective(tried, bucket.Hosts) is null)
+        {
+            // Every host of the zone has been tried: the retry goes to an untried host of any zone.
+            bucket = table.All;
+        }
+
+        var index = bucket.Picker!.Pick(_random, tried);
         (bucket == table.All ? table.BucketOfHost[index] : bucket).Requests!.Inc();
         return bucket.Hosts[index];
     }
@@ -95,41 +128,37 @@ internal sealed class ZoneAwareLoadBalancingPolicy(
         return table.CrossZones[^1];
     }
 
-    private CachedTable TableFor(ClusterState cluster, IReadOnlyList<DestinationState> available, ZoneAwareStats.Series series)
+    private CachedTable Build(ClusterState cluster, IReadOnlyList<DestinationState> available)
     {
-        var local = localZones.Current;
-        var model = cluster.Model;
-        var panic = traffic.InPanic(cluster.ClusterId);
-        var zone = mesh.CurrentValue.Zone;
-        if (_tables.TryGetValue(cluster.ClusterId, out var cached) && ReferenceEquals(cached.Destinations, available)
-            && ReferenceEquals(cached.Local, local) && ReferenceEquals(cached.Model, model) && cached.Panic == panic
-            && cached.Zone == zone)
-        {
-            return cached;
-        }
-
-        var metadata = model.Config.Metadata;
+        var local = _localZones.Current;
+        var health = _traffic.For(cluster.ClusterId);
+        var panic = health.InPanic;
+        var zone = _mesh.CurrentValue.Zone;
+        var metadata = cluster.Model?.Config.Metadata;
         var inner = Enum.TryParse<InnerPolicy>(metadata?.GetValueOrDefault(InnerKey), ignoreCase: true, out var parsed) ? parsed : InnerPolicy.LeastRequest;
         var minClusterSize = int.TryParse(metadata?.GetValueOrDefault(MinClusterSizeKey), NumberStyles.None, CultureInfo.InvariantCulture, out var size)
             ? size
             : DefaultMinClusterSize;
         var table = ZoneRoutingTable.Build(available, zone, local, minClusterSize, panic);
+        var series = _stats.For(cluster.ClusterId);
         foreach (var bucket in table.Zones)
         {
             bucket.Requests = series.Requests(bucket.Zone);
+            bucket.Picker = new InnerPicker(inner, bucket.Hosts);
         }
 
-        cached = new CachedTable(available, local, model, panic, zone, inner, table);
-        _tables[cluster.ClusterId] = cached;
-        return cached;
+        table.All.Picker = new InnerPicker(inner, table.All.Hosts);
+        return new CachedTable(table, local, health, panic, zone, series);
     }
 
+    private bool IsCurrent(CachedTable cached) =>
+        ReferenceEquals(cached.Local, _localZones.Current) && cached.Panic == cached.Health.InPanic && cached.Zone == _mesh.CurrentValue.Zone;
+
     private sealed record CachedTable(
-        IReadOnlyList<DestinationState> Destinations,
+        ZoneRoutingTable Table,
         LocalZones? Local,
-        ClusterModel Model,
+        ClusterHealthView Health,
         bool Panic,
         string Zone,
-        InnerPolicy Inner,
-        ZoneRoutingTable Table);
+        ZoneAwareStats.Series Series);
 }

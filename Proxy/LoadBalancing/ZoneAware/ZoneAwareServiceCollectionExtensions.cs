@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using Yarp.ReverseProxy.LoadBalancing;
 
@@ -8,21 +9,23 @@ namespace ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 public static class ZoneAwareServiceCollectionExtensions
 {
     /// <summary>
-    /// The <c>ZoneAware</c> load-balancing policy and its local zone distribution (discovery of <c>ProxyMesh:ServiceName</c>
-    /// or <c>ProxyMesh:LocalCluster</c>).
+    /// The <c>ProxyMesh.ZoneAware</c> load-balancing policy (also accepted under its first name, <c>ZoneAware</c>) and its
+    /// local zone distribution (the discovery client's view of <c>ProxyMesh:ServiceName</c>, or <c>ProxyMesh:LocalCluster</c>).
     /// </summary>
     public static IServiceCollection AddProxyMeshZoneAwareRouting(this IServiceCollection services, IConfiguration validatedConfiguration)
     {
         services.AddOptions<LocalZoneOptions>().Bind(validatedConfiguration.GetSection(LocalZoneOptions.SectionName));
         services.AddSingleton<IConfigurationValidator, ZoneAwareConfigValidator>();
-        services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(Random.Shared);
         services.TryAddSingleton<ClusterTraffic>();
+        services.TryAddSingleton<DiscoveredLocalService>();
+        services.AddSingleton<ILocalServiceDemand, ZoneAwareLocalServiceDemand>();
         services.AddSingleton<ZoneAwareStats>();
-        services.AddSingleton<DiscoveredLocalZones>();
-        services.AddHostedService(provider => provider.GetRequiredService<DiscoveredLocalZones>());
         services.AddSingleton<ILocalZoneSource, LocalZoneSource>();
-        services.AddSingleton<ILoadBalancingPolicy, ZoneAwareLoadBalancingPolicy>();
+        services.AddSingleton<ZoneAwareLoadBalancingPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy>(provider => provider.GetRequiredService<ZoneAwareLoadBalancingPolicy>());
+        services.AddSingleton<ILoadBalancingPolicy>(provider => new PolicyAlias<ZoneAwareLoadBalancingPolicy>(
+            ZoneAwareLoadBalancingPolicy.AliasName, provider.GetRequiredService<ZoneAwareLoadBalancingPolicy>()));
         return services;
     }
 }

@@ -35,15 +35,15 @@ public enum AllZonesReason
 /// <summary>The hosts of one zone (or all hosts), with what picking among them needs.</summary>
 public sealed class ZoneBucket(string zone, DestinationState[] hosts)
 {
-    /// <summary>Round-robin position of the inner picker.</summary>
-    internal int Cursor;
-
     public string Zone { get; } = zone;
 
     public DestinationState[] Hosts { get; } = hosts;
 
     /// <summary><c>proxymesh_lb_zone_requests_total</c> for this zone, attached by the policy.</summary>
     internal Counter.Child? Requests { get; set; }
+
+    /// <summary>The in-zone pick (a weighted policy over <see cref="Hosts"/>), attached by the policy.</summary>
+    internal InnerPicker? Picker { get; set; }
 }
 
 /// <summary>

@@ -68,7 +68,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, IOptions<AccessL
             request.Host.Value ?? "",
             listener.Name,
             proxy?.Route.Config.RouteId,
-            proxy?.Cluster?.Config.ClusterId);
+            context.Features.Get<UpstreamStats.ClusterSeries>()?.ClusterId);
     }
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;

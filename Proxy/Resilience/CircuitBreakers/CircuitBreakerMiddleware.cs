@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Clusters;
 using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Resilience.CircuitBreakers;
@@ -8,13 +9,12 @@ namespace ProxyMesh.Proxy.Resilience.CircuitBreakers;
 /// max_connections / max_pending_requests gets the same answer instead of YARP's 502, and a cluster with no available
 /// host answers Envoy's <c>no healthy upstream</c>.
 /// </summary>
-internal sealed class CircuitBreakerMiddleware(RequestDelegate next, ClusterCircuitBreakers breakers)
+internal sealed class CircuitBreakerMiddleware(RequestDelegate next)
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        var proxy = context.GetReverseProxyFeature();
-        var breaker = breakers.For(proxy.Cluster?.Config.ClusterId ?? proxy.Route.Config.ClusterId ?? "");
-        if (!breakers.TryStartRequest(breaker))
+        var breaker = ClusterContext.Of(context).CircuitBreakers;
+        if (!breaker.TryStartRequest())
         {
             await LocalReply.Overloaded.WriteAsync(context);
             return;
@@ -26,7 +26,7 @@ internal sealed class CircuitBreakerMiddleware(RequestDelegate next, ClusterCirc
         }
         finally
         {
-            ClusterCircuitBreakers.EndRequest(breaker);
+            breaker.EndRequest();
         }
 
         if (context.Response.HasStarted || context.GetForwarderErrorFeature() is not { } error)

@@ -58,14 +58,33 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
     }
 
     /// <summary>
+    /// The cluster's breakers under <paramref name="limits"/> (its <c>CircuitBreakers</c> policy of one configuration
+    /// version), for a cluster context to keep: the counters are the cluster's, shared by every version.
+    /// </summary>
+    public ClusterCircuitBreaker For(string clusterId, CircuitBreakerOptions limits) => new(For(clusterId), limits);
+
+    /// <summary>
     /// Takes a retry slot of the cluster: <c>false</c> (and <c>upstream_rq_retry_overflow</c> counted) when
     /// <c>MaxRetries</c> retries are already in flight — then do not retry. Every <c>true</c> must be paired with one
     /// <see cref="EndRetry"/> when that retry attempt finishes, however it ends.
     /// </summary>
-    public bool TryStartRetry(string clusterId)
+    public bool TryStartRetry(string clusterId) => TryStartRetry(For(clusterId), Limits(clusterId));
+
+    /// <summary>Gives back a retry slot taken by <see cref="TryStartRetry(string)"/>.</summary>
+    public void EndRetry(string clusterId) => Interlocked.Decrement(ref For(clusterId).Retries);
+
+    /// <summary>
+    /// Takes a connection slot before an upstream connection is opened. At max_connections it counts
+    /// <c>upstream_cx_overflow</c> and waits as a pending request for a slot to free (bounded by max_pending_requests;
+    /// beyond it <c>upstream_rq_pending_overflow</c> and <see cref="CircuitBreakerOverflowException"/>).
+    /// </summary>
+    /// <returns>The slot, given back when disposed (when the connection closes).</returns>
+    internal ValueTask<IDisposable> AcquireConnectionAsync(string clusterId, CancellationToken cancellationToken) =>
+        AcquireConnectionAsync(For(clusterId), _policies, cancellationToken);
+
+    internal static bool TryStartRetry(Breaker breaker, CircuitBreakerOptions limits)
     {
-        var breaker = For(clusterId);
-        if (TryTake(ref breaker.Retries, Limits(clusterId).MaxRetries))
+        if (TryTake(ref breaker.Retries, limits.MaxRetries))
         {
             return true;
         }
@@ -74,13 +93,10 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
         return false;
     }
 
-    /// <summary>Gives back a retry slot taken by <see cref="TryStartRetry"/>.</summary>
-    public void EndRetry(string clusterId) => Interlocked.Decrement(ref For(clusterId).Retries);
-
     /// <summary>Admits a request to the cluster under max_requests; pair a <c>true</c> with <see cref="EndRequest"/>.</summary>
-    internal bool TryStartRequest(Breaker breaker)
+    internal static bool TryStartRequest(Breaker breaker, CircuitBreakerOptions limits)
     {
-        if (TryTake(ref breaker.Requests, Limits(breaker.ClusterId).MaxRequests))
+        if (TryTake(ref breaker.Requests, limits.MaxRequests))
         {
             return true;
         }
@@ -91,22 +107,29 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
 
     internal static void EndRequest(Breaker breaker) => Interlocked.Decrement(ref breaker.Requests);
 
-    /// <summary>
-    /// Takes a connection slot before an upstream connection is opened. At max_connections it counts
-    /// <c>upstream_cx_overflow</c> and waits as a pending request for a slot to free (bounded by max_pending_requests;
-    /// beyond it <c>upstream_rq_pending_overflow</c> and <see cref="CircuitBreakerOverflowException"/>).
-    /// </summary>
-    /// <returns>The slot, given back when disposed (when the connection closes).</returns>
-    internal async ValueTask<IDisposable> AcquireConnectionAsync(string clusterId, CancellationToken cancellationToken)
+    /// <summary>A connection slot if one is free now (Envoy's TCP proxy does not queue); null counts <c>upstream_cx_overflow</c>.</summary>
+    internal static IDisposable? TryTakeConnection(Breaker breaker, CircuitBreakerOptions limits)
     {
-        var breaker = For(clusterId);
-        if (TryTake(ref breaker.Connections, Limits(clusterId).MaxConnections))
+        if (TryTake(ref breaker.Connections, limits.MaxConnections))
         {
             return new ConnectionSlot(breaker);
         }
 
         breaker.ConnectionOverflow.Inc();
-        if (!TryTake(ref breaker.Pending, Limits(clusterId).MaxPendingRequests))
+        return null;
+    }
+
+    /// <param name="policies">Limits are read again while waiting, so a reload that raises them frees waiters.</param>
+    internal static async ValueTask<IDisposable> AcquireConnectionAsync(Breaker breaker, ClusterPolicies policies, CancellationToken cancellationToken)
+    {
+        var clusterId = breaker.ClusterId;
+        if (TryTake(ref breaker.Connections, Limits(policies, clusterId).MaxConnections))
+        {
+            return new ConnectionSlot(breaker);
+        }
+
+        breaker.ConnectionOverflow.Inc();
+        if (!TryTake(ref breaker.Pending, Limits(policies, clusterId).MaxPendingRequests))
         {
             breaker.PendingOverflow.Inc();
             throw new CircuitBreakerOverflowException(clusterId, "max_pending_requests");
@@ -114,7 +137,7 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
 
         try
         {
-            while (!TryTake(ref breaker.Connections, Limits(clusterId).MaxConnections))
+            while (!TryTake(ref breaker.Connections, Limits(policies, clusterId).MaxConnections))
             {
                 // Woken when a connection closes; the timeout re-reads a limit a reload may have raised.
                 await breaker.ConnectionClosed.WaitAsync(LimitRecheck, cancellationToken);
@@ -131,8 +154,10 @@ public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
     internal Breaker For(string clusterId) =>
         _clusters.GetOrAdd(clusterId, static (id, self) => new Breaker(self, id), this);
 
-    private CircuitBreakerOptions Limits(string clusterId) =>
-        _policies.For<CircuitBreakerOptions>(clusterId, CircuitBreakerOptions.PolicyName);
+    private CircuitBreakerOptions Limits(string clusterId) => Limits(_policies, clusterId);
+
+    private static CircuitBreakerOptions Limits(ClusterPolicies policies, string clusterId) =>
+        policies.For<CircuitBreakerOptions>(clusterId, CircuitBreakerOptions.PolicyName);
 
     /// <summary>Increments <paramref name="counter"/> unless it has reached <paramref name="limit"/>; exact under contention.</summary>
     private static bool TryTake(ref int counter, int limit)

@@ -1,4 +1,4 @@
-using Yarp.ReverseProxy.Model;
+using ProxyMesh.Proxy.Clusters;
 
 namespace ProxyMesh.Proxy.Resilience.HealthChecks;
 
@@ -6,17 +6,11 @@ namespace ProxyMesh.Proxy.Resilience.HealthChecks;
 /// Just before load balancing (so once per attempt when the router retries): notes that the cluster has seen traffic,
 /// and counts the pick as made in panic when the cluster is in panic mode.
 /// </summary>
-internal sealed class HealthyPanicMiddleware(RequestDelegate next, ClusterTraffic traffic, HealthCheckStats stats)
+internal sealed class HealthyPanicMiddleware(RequestDelegate next)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        var cluster = context.GetReverseProxyFeature().Cluster.Config.ClusterId;
-        traffic.Seen(cluster);
-        if (traffic.InPanic(cluster))
-        {
-            stats.For(cluster).Panics.Inc();
-        }
-
+        ClusterContext.Of(context).BeforePick();
         return next(context);
     }
 }

@@ -1,23 +1,24 @@
+using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Resilience.Retries;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyMesh.Proxy.Resilience.OutlierDetection;
 
 /// <summary>Proxy pipeline step after load balancing: tells the outlier detector how each upstream attempt went.</summary>
-internal sealed class OutlierDetectionMiddleware(RequestDelegate next, OutlierDetector detector)
+internal sealed class OutlierDetectionMiddleware(RequestDelegate next)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         await next(context);
 
         var proxy = context.GetReverseProxyFeature();
-        if (proxy.ProxiedDestination is { } destination && context.GetRouteModel().Cluster is { } cluster)
+        if (proxy.ProxiedDestination is { } destination)
         {
             // Under the router, the request lifetime is the attempt's: aborted by the client or by a route/per-try timeout.
             var aborted = context.RequestAborted.IsCancellationRequested;
             var clientGone = context.Features.Get<UpstreamAttempt>()?.ClientGone ?? aborted;
             var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
-            detector.Record(cluster, destination, Classify(error, context.Response.StatusCode, clientGone, aborted && !clientGone));
+            ClusterContext.Of(context).RecordOutcome(destination, Classify(error, context.Response.StatusCode, clientGone, aborted && !clientGone));
         }
     }
 

@@ -70,7 +70,7 @@ internal sealed partial class OutlierDetector : IDisposable
 
     private OutlierDetectionOptions Options(string clusterId) => _policies.For<OutlierDetectionOptions>(clusterId, OutlierDetectionOptions.PolicyName);
 
-    /// <summary>Records one upstream attempt: the hot path.</summary>
+    /// <summary>Records one upstream attempt, looking the cluster's policy and bookkeeping up by id (cluster contexts skip the lookups).</summary>
     public void Record(ClusterState cluster, DestinationState destination, UpstreamOutcome outcome)
     {
         if (outcome == UpstreamOutcome.Ignored)
@@ -79,12 +79,20 @@ internal sealed partial class OutlierDetector : IDisposable
         }
 
         var options = Options(cluster.ClusterId);
-        if (!options.Enabled)
+        if (options.Enabled)
         {
-            return;
+            Record(MonitorFor(cluster.ClusterId), options, cluster, destination, outcome);
         }
+    }
 
-        var monitor = _clusters.GetOrAdd(cluster.ClusterId, static (id, self) => new ClusterMonitor(id, self._stats), this);
+    /// <summary>The cluster's bookkeeping, for a cluster context to keep (it lasts while the cluster exists).</summary>
+    internal ClusterMonitor MonitorFor(string clusterId) =>
+        _clusters.GetOrAdd(clusterId, static (id, self) => new ClusterMonitor(id, self._stats), this);
+
+    /// <summary>Records one upstream attempt with what a cluster context resolved: no lookup by cluster.</summary>
+    /// <param name="options">The cluster's policy, enabled.</param>
+    internal void Record(ClusterMonitor monitor, OutlierDetectionOptions options, ClusterState cluster, DestinationState destination, UpstreamOutcome outcome)
+    {
         if (!ReferenceEquals(monitor.Cluster, cluster))
         {
             Start(monitor, cluster, options);

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Configuration;
 using Prometheus;
 using Yarp.ReverseProxy.Configuration;
-using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Resilience.RateLimiting;
 
@@ -13,27 +12,26 @@ namespace ProxyMesh.Proxy.Resilience.RateLimiting;
 /// </summary>
 public sealed class LocalRateLimits : IDisposable
 {
-    private readonly ClusterPolicies _policies;
     private readonly TimeProvider _time;
     private readonly Counter _rateLimited;
     private readonly ConcurrentDictionary<string, Bucket> _clusters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Bucket> _routes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (RouteConfig Route, bool Limited)> _routeHasLimit = new(StringComparer.Ordinal);
 
-    public LocalRateLimits(ClusterPolicies policies, TimeProvider time, CollectorRegistry registry)
+    public LocalRateLimits(TimeProvider time, CollectorRegistry registry)
     {
-        _policies = policies;
         _time = time;
         _rateLimited = Metrics.WithCustomRegistry(registry)
             .CreateCounter("proxymesh_rate_limited_total", "Requests refused by the local rate limit.", "cluster");
     }
 
-    /// <summary>The bucket a request draws from, or null when no rate limit applies to its route and cluster.</summary>
-    internal Bucket? For(IReverseProxyFeature proxy)
+    /// <summary>
+    /// The bucket requests of <paramref name="route"/> to the cluster draw from, or null when no rate limit applies:
+    /// resolved once per route and configuration version by the cluster's context.
+    /// </summary>
+    /// <param name="options">The cluster's <c>RateLimit</c> policy.</param>
+    internal Bucket? For(RouteConfig route, string clusterId, RateLimitOptions options)
     {
-        var route = proxy.Route.Config;
-        var clusterId = proxy.Cluster?.Config.ClusterId ?? route.ClusterId ?? "";
-        var options = _policies.For<RateLimitOptions>(clusterId, RateLimitOptions.PolicyName);
         if (HasRateLimit(route) && route.Metadata is { } metadata)
         {
             if (_routes.TryGetValue(route.RouteId, out var routeBucket) && ReferenceEquals(routeBucket.Route, route) && ReferenceEquals(routeBucket.ClusterOptions, options))

@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Clusters;
 using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Resilience.RateLimiting;
@@ -6,11 +7,11 @@ namespace ProxyMesh.Proxy.Resilience.RateLimiting;
 /// Early in the proxy pipeline: takes a token from the request's route or cluster bucket, or answers at once with 429
 /// and <c>retry-after</c> (gRPC: RESOURCE_EXHAUSTED), counting <c>rate_limited</c>.
 /// </summary>
-internal sealed class RateLimitMiddleware(RequestDelegate next, LocalRateLimits limits)
+internal sealed class RateLimitMiddleware(RequestDelegate next)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        var bucket = limits.For(context.GetReverseProxyFeature());
+        var bucket = ClusterContext.Of(context).RateLimitFor(context.GetReverseProxyFeature().Route.Config);
         if (bucket is null || bucket.TryAcquire())
         {
             return next(context);

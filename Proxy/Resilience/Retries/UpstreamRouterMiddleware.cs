@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
+using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Resilience.Timeouts;
 using Yarp.ReverseProxy.Forwarder;
@@ -88,7 +89,7 @@ internal sealed class UpstreamRouterMiddleware(
         var client = run.ClientAborted;
         if (attempt.Retries > 0)
         {
-            proxy.AvailableDestinations = Untried(run.Healthy, attempt.Tried!);
+            proxy.AvailableDestinations = ClusterContext.Of(context).ExcludeTried(context, run.Healthy, attempt.Tried!);
             context.Features.Set<IForwarderErrorFeature>(null);
             context.Response.Clear();
             body?.Rewind();
@@ -206,21 +207,6 @@ internal sealed class UpstreamRouterMiddleware(
 
         context.Request.Body = body;
         return body;
-    }
-
-    private static IReadOnlyList<DestinationState> Untried(IReadOnlyList<DestinationState> all, List<DestinationState> tried)
-    {
-        var untried = new List<DestinationState>(all.Count);
-        foreach (var destination in all)
-        {
-            if (!tried.Contains(destination))
-            {
-                untried.Add(destination);
-            }
-        }
-
-        // Envoy's previous-hosts predicate gives up on avoiding tried hosts when none is left.
-        return untried.Count > 0 ? untried : all;
     }
 
     private static async Task AnswerTimeoutAsync(HttpContext context, TimeSpan timeout)
