@@ -96,15 +96,23 @@ internal sealed class GrpcWebResponse : IHttpResponseBodyFeature, IHttpResponseT
     private static bool IsWebContentType(string? contentType) =>
         contentType is not null && contentType.StartsWith(GrpcWebContentTypes.Binary, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>A trailers-only answer carries its status in the headers; gRPC-Web clients read it from the trailer frame.</summary>
+    /// <summary>
+    /// A trailers-only answer carries its status and trailing metadata in its one header block; gRPC-Web clients read
+    /// them from the trailer frame. The status moves there; the metadata is copied, so it stays readable as headers too.
+    /// </summary>
     private void MoveStatusToTrailers(IHeaderDictionary headers)
     {
-        foreach (var name in (ReadOnlySpan<string>)[GrpcProtocol.StatusHeader, GrpcProtocol.MessageHeader, GrpcProtocol.StatusDetailsHeader])
+        foreach (var (name, value) in headers)
         {
-            if (headers.Remove(name, out var value))
+            if (!IsTransportHeader(name))
             {
                 Trailers[name] = value;
             }
+        }
+
+        foreach (var name in (ReadOnlySpan<string>)[GrpcProtocol.StatusHeader, GrpcProtocol.MessageHeader, GrpcProtocol.StatusDetailsHeader])
+        {
+            headers.Remove(name);
         }
 
         if (_context.Response.ContentType is null)
@@ -112,6 +120,16 @@ internal sealed class GrpcWebResponse : IHttpResponseBodyFeature, IHttpResponseT
             _context.Response.ContentType = GrpcProtocol.ContentType;
         }
     }
+
+    private static bool IsTransportHeader(string name) =>
+        name.StartsWith("access-control-", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("content-type", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("content-length", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("date", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("server", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("vary", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("grpc-encoding", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("grpc-accept-encoding", StringComparison.OrdinalIgnoreCase);
 
     private async Task WriteTrailersAsync()
     {
