@@ -7,23 +7,24 @@ namespace ProxyMesh.Proxy.Tests.Grpc.Bridging;
 public static class BridgingConfig
 {
     /// <summary>
-    /// Routes: <c>web.test</c> (gRPC-Web, CORS policy <c>browser</c>), <c>bridge.test</c> (HTTP/1.1 bridge with protobuf
-    /// upgrade) and everything else plain gRPC.
+    /// Routes, each to a cluster of its own (all the same upstream) so that stats tell them apart: on the ingress
+    /// listener <c>web</c> (gRPC-Web, CORS policy <c>browser</c>; any host) and <c>bridge</c> (host <c>bridge.test</c>:
+    /// HTTP/1.1 bridge with protobuf upgrade), <c>plain.test</c> (no bridging); on the egress listener plain gRPC.
     /// </summary>
     public static ProxyConfig Create(string upstream, string allowedOrigin = "http://app.test")
     {
         var config = new ProxyConfig()
-            .Cluster("echo", upstream, http2: true)
-            .Route("web", "echo", hosts: ["web.test", "127.0.0.1"])
-            .Route("bridge", "echo", hosts: ["bridge.test"])
-            .Route("plain", "echo", hosts: ["plain.test"]);
-        config.Routes["web"]!["Metadata"] = new JsonObject { ["ProxyMesh.GrpcWeb"] = "true" };
+            .Cluster("echo-web", upstream, http2: true)
+            .Cluster("echo-bridge", upstream, http2: true)
+            .Cluster("echo-plain", upstream, http2: true)
+            .Route("web", "echo-web", listeners: "ingress")
+            .Route("bridge", "echo-bridge", listeners: "ingress", hosts: ["bridge.test"])
+            .Route("untranslated", "echo-plain", listeners: "ingress", hosts: ["plain.test"])
+            .Route("plain", "echo-plain", listeners: "egress");
+        ((JsonObject)config.Routes["web"]!["Metadata"]!)["ProxyMesh.GrpcWeb"] = "true";
         config.Routes["web"]!["CorsPolicy"] = "browser";
-        config.Routes["bridge"]!["Metadata"] = new JsonObject
-        {
-            ["ProxyMesh.GrpcHttp1Bridge"] = "true",
-            ["ProxyMesh.GrpcHttp1Bridge.UpgradeProtobuf"] = "true",
-        };
+        ((JsonObject)config.Routes["bridge"]!["Metadata"]!)["ProxyMesh.GrpcHttp1Bridge"] = "true";
+        ((JsonObject)config.Routes["bridge"]!["Metadata"]!)["ProxyMesh.GrpcHttp1Bridge.UpgradeProtobuf"] = "true";
         config.Root["ProxyMesh"]!["Cors"] = new JsonObject
         {
             ["browser"] = new JsonObject

@@ -145,7 +145,7 @@ public sealed class GrpcWebTests : IAsyncLifetime
         Assert.Empty(messages);
         Assert.Equal("13", trailers["grpc-status"]);
         Assert.Contains("not valid base64", Uri.UnescapeDataString(trailers["grpc-message"]), StringComparison.Ordinal);
-        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_web_malformed_total", "cluster=\"echo\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_web_malformed_total", "cluster=\"echo-web\"", 1);
         await Still_serves();
     }
 
