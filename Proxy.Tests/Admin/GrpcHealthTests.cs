@@ -1,6 +1,8 @@
 using Grpc.Core;
 using Grpc.Health.V1;
+using System.Text.Json.Nodes;
 using ProxyMesh.Proxy.Tests.Grpc;
+using ProxyMesh.Proxy.Tests.Grpc.Bridging;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
@@ -30,6 +32,42 @@ public sealed class GrpcHealthTests
         (await admin.PostAsync("/healthcheck/ok", null)).Dispose();
         Assert.Equal(ServingStatus.Serving, await NextAsync(watch));
         Assert.Equal(ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
+    }
+
+    [Fact]
+    public async Task Grpc_js_client_checks_and_watches_over_h2c_through_a_drain()
+    {
+        await using var proxy = await RunningProxy.StartAsync(new ProxyConfig());
+        using var admin = Clients.Http1(proxy.Admin);
+        using var node = await GrpcWebPeer.StartNodeAsync("health-client.mjs", proxy.Admin.Authority);
+        try
+        {
+            Assert.Equal("SERVING", (string?)(await NextLineAsync(node))["check"]);
+            Assert.Equal("SERVING", (string?)(await NextLineAsync(node))["watch"]);
+
+            (await admin.PostAsync("/healthcheck/fail", null)).Dispose();
+            Assert.Equal("NOT_SERVING", (string?)(await NextLineAsync(node))["watch"]);
+
+            (await admin.PostAsync("/healthcheck/ok", null)).Dispose();
+            Assert.Equal("SERVING", (string?)(await NextLineAsync(node))["watch"]);
+
+            node.StandardInput.Close();
+            await node.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            if (!node.HasExited)
+            {
+                node.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    private static async Task<JsonNode> NextLineAsync(System.Diagnostics.Process node)
+    {
+        var line = await node.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotNull(line);
+        return JsonNode.Parse(line)!;
     }
 
     [Fact]

@@ -74,6 +74,18 @@ public sealed class CorsTests : IAsyncLifetime
         Assert.Contains(error.Problems, p => p.StartsWith("ProxyMesh:Cors:browser", StringComparison.Ordinal) && p.Contains(problem, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("ProxyMesh.GrpcWeb")]
+    [InlineData("ProxyMesh.GrpcHttp1Bridge")]
+    [InlineData("ProxyMesh.GrpcHttp1Bridge.UpgradeProtobuf")]
+    public void Bridge_switch_that_is_not_true_or_false_is_refused_at_start(string key)
+    {
+        var config = BridgingConfig.Create(_upstream.Address);
+        ((JsonObject)config.Routes["web"]!["Metadata"]!)[key] = "yes";
+        var error = Assert.Throws<InvalidConfigurationException>(() => ProxyMeshApplication.Build([], WriteSettings(config)));
+        Assert.Contains($"ReverseProxy:Routes:web:Metadata:{key}: 'yes' must be true or false", error.Problems);
+    }
+
     [Fact]
     public void Route_naming_an_undefined_policy_is_refused_at_start()
     {

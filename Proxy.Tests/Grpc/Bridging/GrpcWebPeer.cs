@@ -78,6 +78,25 @@ public static class GrpcWebPeer
         return await RunAsync("node", directory, TimeSpan.FromMinutes(2), [script, .. arguments]);
     }
 
+    /// <summary>Starts a long-running script whose standard input and output the caller drives.</summary>
+    public static async Task<Process> StartNodeAsync(string script, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("node")
+        {
+            WorkingDirectory = await InstallAsync(),
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(script);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return Process.Start(start) ?? throw new InvalidOperationException("node did not start");
+    }
+
     private static async Task<(int ExitCode, string Output)> RunAsync(string program, string directory, TimeSpan timeout, params string[] arguments)
     {
         var start = new ProcessStartInfo(program)

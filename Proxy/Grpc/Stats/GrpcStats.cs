@@ -45,6 +45,7 @@ internal sealed class GrpcStats
         private readonly ConcurrentDictionary<string, MethodSeries> _methods = new(StringComparer.Ordinal);
         private readonly Lock _addLock = new();
         private MethodSeries? _other;
+        private int _count;
 
         public MethodSeries For(string path)
         {
@@ -53,7 +54,8 @@ internal sealed class GrpcStats
                 return known;
             }
 
-            if (!TrySplit(path, out var service, out var method))
+            // Past the cap, unknown paths cost no allocation: they are not even split.
+            if (Volatile.Read(ref _count) >= stats._maxMethodsPerCluster || !TrySplit(path, out var service, out var method))
             {
                 return OtherSeries;
             }
@@ -65,13 +67,14 @@ internal sealed class GrpcStats
                     return known;
                 }
 
-                if (_methods.Count >= stats._maxMethodsPerCluster)
+                if (_count >= stats._maxMethodsPerCluster)
                 {
                     return OtherSeries;
                 }
 
                 var series = new MethodSeries(stats, cluster, service, method);
                 _methods[path] = series;
+                Volatile.Write(ref _count, _count + 1);
                 return series;
             }
         }
