@@ -21,7 +21,6 @@ var seconds = Option("--seconds", 10);
 var warmup = Option("--warmup", 5);
 var concurrency = Option("--concurrency", 32);
 var rounds = Option("--rounds", 3);
-var output = OptionText("--out", Path.Combine("bench", "results", "grpc-bridging.md"));
 
 await using var upstream = await Upstream.StartAsync();
 var directory = Directory.CreateTempSubdirectory("proxymesh-grpc-bench-").FullName;
@@ -79,10 +78,7 @@ foreach (var row in rows)
 }
 
 Console.WriteLine();
-Console.WriteLine(report);
-Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
-await File.WriteAllTextAsync(output + ".table", report.ToString());
-Console.WriteLine($"Table written to {output}.table; copy it into {output} with the run's conditions (load, options).");
+Console.WriteLine(report); // recorded, with the run's conditions, in bench/results/grpc-bridging.md
 await proxy.StopAsync();
 Directory.Delete(directory, recursive: true);
 return 0;
@@ -164,5 +160,3 @@ static string Settings(string upstream) => new JsonObject
 }.ToJsonString();
 
 int Option(string name, int fallback) => Array.IndexOf(args, name) is var i and >= 0 ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-
-string OptionText(string name, string fallback) => Array.IndexOf(args, name) is var i and >= 0 ? args[i + 1] : fallback;
