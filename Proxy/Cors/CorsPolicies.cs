@@ -25,35 +25,49 @@ internal sealed class CorsPolicies : ICorsPolicyProvider, IDisposable
     private readonly IConfiguration _validated;
     private readonly IConfiguration _live;
     private readonly IDisposable _subscription;
-    private volatile FrozenDictionary<string, CorsPolicy>? _policies;
+    private volatile Snapshot? _snapshot;
 
     /// <param name="validated">The validated configuration that requests are served from.</param>
     /// <param name="live">
-    /// The raw configuration: while a reload is being validated, YARP's route validation asks for policies that only
-    /// the candidate defines (and that this section's validator checks in the same pass).
+    /// The raw configuration, consulted only by YARP's route validation (which asks with a bare context): while a
+    /// reload is validated, a route may name a policy that only the candidate defines, and that this section's own
+    /// validator checks in the same pass.
     /// </param>
     public CorsPolicies(IConfiguration validated, IConfiguration live)
     {
         _validated = validated;
         _live = live;
-        _subscription = ChangeToken.OnChange(validated.GetReloadToken, () => _policies = null);
+        _subscription = ChangeToken.OnChange(validated.GetReloadToken, () => _snapshot = null);
     }
 
     public Task<CorsPolicy?> GetPolicyAsync(HttpContext context, string? policyName)
     {
         var name = policyName ?? DefaultPolicyName;
-        var policies = _policies ??= Build(_validated);
-        if (!policies.TryGetValue(name, out var policy))
+        var snapshot = _snapshot ??= new Snapshot(Build(_validated));
+        if (snapshot.Policies.TryGetValue(name, out var policy) || snapshot.Missing.ContainsKey(name))
         {
-            // A route may have just been updated ahead of this cache; then it is a new policy of the validated view.
-            policies = _policies = Build(_validated);
-            if (!policies.TryGetValue(name, out policy) && _live.GetSection($"{CorsPolicyOptions.SectionName}:{name}").Exists())
-            {
-                policy = ToPolicy(_live.GetSection($"{CorsPolicyOptions.SectionName}:{name}").Get<CorsPolicyOptions>() ?? new());
-            }
+            return Task.FromResult(policy);
         }
 
-        return Task.FromResult(policy);
+        // A route may have been updated just ahead of this cache's invalidation: read the validated view again.
+        snapshot = _snapshot = new Snapshot(Build(_validated));
+        if (snapshot.Policies.TryGetValue(name, out policy))
+        {
+            return Task.FromResult<CorsPolicy?>(policy);
+        }
+
+        if (context.RequestServices is null && _live.GetSection($"{CorsPolicyOptions.SectionName}:{name}") is { } candidate && candidate.Exists())
+        {
+            return Task.FromResult<CorsPolicy?>(ToPolicy(candidate.Get<CorsPolicyOptions>() ?? new()));
+        }
+
+        snapshot.Missing.TryAdd(name, true); // e.g. a route naming "default" with no such policy: no CORS, cheaply
+        return Task.FromResult<CorsPolicy?>(null);
+    }
+
+    private sealed record Snapshot(FrozenDictionary<string, CorsPolicy> Policies)
+    {
+        public System.Collections.Concurrent.ConcurrentDictionary<string, bool> Missing { get; } = new(StringComparer.OrdinalIgnoreCase);
     }
 
     private static FrozenDictionary<string, CorsPolicy> Build(IConfiguration configuration)
