@@ -1,7 +1,11 @@
 using ProxyMesh.Proxy.Admin;
 using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Cors;
 using ProxyMesh.Proxy.Discovery;
+using ProxyMesh.Proxy.Grpc.Bridge;
+using ProxyMesh.Proxy.Grpc.Stats;
+using ProxyMesh.Proxy.Grpc.Web;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
@@ -31,11 +35,19 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
         builder.Services.AddProxyMeshClusterContexts();
         builder.Services.AddProxyMeshAdmin();
+        builder.Services.AddProxyMeshCors(configuration);
+        builder.Services.AddProxyMeshGrpcWeb();
+        builder.Services.AddProxyMeshGrpcHttp1Bridge();
+        builder.Services.AddProxyMeshGrpcStats(configuration);
         replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
         app.UseProxyMeshObservability();
+        app.UseProxyMeshCors();
+        app.UseProxyMeshGrpcWeb();
+        app.UseProxyMeshGrpcHttp1Bridge();
+        app.UseProxyMeshGrpcStats();
         app.MapProxyMeshAdmin();
         app.MapProxyMeshMetrics();
         app.MapProxyMeshRoutes();

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Listeners;
 
 namespace ProxyMesh.Proxy.Admin;
 
@@ -9,6 +10,8 @@ public static class AdminServiceCollectionExtensions
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ProxyLifecycle>();
+        // Only the admin health service is hosted; unknown gRPC services fall through to the proxy routes.
+        services.AddGrpc(options => options.IgnoreUnknownServices = true);
         return services;
     }
 
@@ -19,6 +22,7 @@ public static class AdminServiceCollectionExtensions
         app.Lifetime.ApplicationStarted.Register(lifecycle.MarkStarted);
         app.Lifetime.ApplicationStopping.Register(lifecycle.MarkStopping);
         app.MapAdminEndpoints();
+        app.MapGrpcService<AdminHealthService>().WithMetadata(ListenerBinding.Admin);
         return app;
     }
 }

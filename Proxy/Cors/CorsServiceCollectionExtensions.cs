@@ -1,0 +1,22 @@
+using Microsoft.AspNetCore.Cors.Infrastructure;
+using ProxyMesh.Proxy.Configuration;
+
+namespace ProxyMesh.Proxy.Cors;
+
+public static class CorsServiceCollectionExtensions
+{
+    /// <summary>
+    /// CORS policies from <c>ProxyMesh:Cors</c> for routes that name one in <c>CorsPolicy</c> (YARP's route validation
+    /// asks this provider whether a named policy exists).
+    /// </summary>
+    public static IServiceCollection AddProxyMeshCors(this IServiceCollection services, IConfiguration validatedConfiguration)
+    {
+        services.AddCors();
+        services.AddSingleton<IConfigurationValidator, CorsConfigValidator>();
+        services.AddSingleton<ICorsPolicyProvider>(provider => new CorsPolicies(validatedConfiguration, provider.GetRequiredService<IConfiguration>()));
+        return services;
+    }
+
+    /// <summary>ASP.NET Core's CORS middleware: answers preflights for routes with a policy and adds the response headers.</summary>
+    public static IApplicationBuilder UseProxyMeshCors(this IApplicationBuilder app) => app.UseCors();
+}
