@@ -90,12 +90,14 @@ public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
         await socket.ConnectAsync(_uri.Host, _uri.Port);
         var stream = socket.GetStream();
         var preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
-        for (var i = 0; i < preface.Length; i++)
+        for (var i = 0; i < preface.Length - 1; i++)
         {
             await stream.WriteAsync(preface.AsMemory(i, 1));
             await Task.Delay(20);
             Assert.Equal(0, socket.Available); // nothing answered on a partial preface
         }
+
+        await stream.WriteAsync(preface.AsMemory(preface.Length - 1));
 
         await stream.WriteAsync(RawHttp2.Settings());
 
