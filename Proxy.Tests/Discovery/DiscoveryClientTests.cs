@@ -116,7 +116,7 @@ public sealed class DiscoveryClientTests : IAsyncLifetime
         }
 
         await Eventually.AssertAsync(async () => await MetricsScrape.ValueAsync(proxy, stat, Labels) >= before + 3, $"{stat} counts repeated trouble");
-        Assert.Equal(["one"], await BackendsReachedAsync(client, 10));
+        Assert.Equal(["one"], await BackendsReachedAsync(client, 10, everyAnswerOk: true));
 
         if (trouble == "unreachable")
         {
@@ -203,12 +203,56 @@ public sealed class DiscoveryClientTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/")).StatusCode);
     }
 
-    private static async Task<HashSet<string>> BackendsReachedAsync(HttpClient client, int requests)
+    [Fact]
+    public async Task Unreadable_host_entries_are_skipped_and_counted_while_the_readable_ones_serve()
+    {
+        _discovery.Answer = service => (200, $$"""
+            {"service":"{{service}}","hosts":[
+              {"ip_address":"{{new Uri(_one.Address).Host}}","port":{{new Uri(_one.Address).Port}}},
+              {"ip_address":"not-an-ip","port":1},
+              {"ip_address":"10.0.0.1","port":70000}
+            ]}
+            """);
+        await using var proxy = await StartProxyAsync();
+        using var client = Clients.Http1(proxy.Ingress);
+
+        await Eventually.AssertAsync(async () => (await BackendsReachedAsync(client, 5, everyAnswerOk: true)).SetEquals(["one"]), "the readable host serves");
+        await Eventually.AssertAsync(
+            async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_update_invalid_host_total", Labels) >= 4,
+            "two unreadable entries are counted on every answer");
+        Assert.Equal(1, await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_membership_hosts", Labels));
+    }
+
+    [Fact]
+    public async Task A_discovery_answer_slower_than_the_request_timeout_is_a_counted_failure_and_traffic_continues()
+    {
+        Answer(_one.Address);
+        await using var proxy = await StartProxyAsync(config => config.Root["ProxyMesh"]!["Discovery"]!["RequestTimeout"] = "00:00:00.300");
+        using var client = Clients.Http1(proxy.Ingress);
+        await Eventually.AssertAsync(async () => (await BackendsReachedAsync(client, 5)).SetEquals(["one"]), "the discovered host takes traffic");
+
+        var failures = await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_update_failure_total", Labels);
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _discovery.Hold = hold.Task;
+        await Eventually.AssertAsync(
+            async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_update_failure_total", Labels) >= failures + 2,
+            "polls that never answer fail after the request timeout, one after another");
+        Assert.Equal(["one"], await BackendsReachedAsync(client, 10, everyAnswerOk: true));
+        hold.SetResult();
+    }
+
+    /// <param name="everyAnswerOk">Fail on any answer but 200 (otherwise, while membership changes, other answers are skipped).</param>
+    private static async Task<HashSet<string>> BackendsReachedAsync(HttpClient client, int requests, bool everyAnswerOk = false)
     {
         var reached = new HashSet<string>();
         for (var i = 0; i < requests; i++)
         {
             using var response = await client.GetAsync("/who");
+            if (everyAnswerOk)
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
             if (response.StatusCode == HttpStatusCode.OK)
             {
                 reached.Add(response.Headers.GetValues("x-backend").Single());

@@ -66,6 +66,27 @@ public sealed class RegistrationAgentTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData(0.5, 63_000)]
+    [InlineData(0.99, 65_940)]
+    public async Task Each_interval_has_up_to_ten_percent_jitter_drawn_from_the_random_source(double draw, int expectedMilliseconds)
+    {
+        var time = new WatchedTimeProvider();
+        await using var proxy = await RunningProxy.StartAsync(Config(), services =>
+        {
+            services.AddSingleton<TimeProvider>(time);
+            services.AddSingleton<Random>(new FixedRandom(draw));
+        });
+        await Eventually.AssertAsync(() => Task.FromResult(Count("POST", Registration) == 1), "the first check-in");
+
+        var expected = TimeSpan.FromMilliseconds(expectedMilliseconds);
+        await Eventually.AssertAsync(() => Task.FromResult(time.TimersDue(expected) == 1), $"the agent waits {expected}");
+        time.Advance(expected - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, Count("POST", Registration));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Eventually.AssertAsync(() => Task.FromResult(Count("POST", Registration) == 2), "the second check-in, jitter later");
+    }
+
     [Fact]
     public async Task Deregisters_on_drain_checks_in_again_when_restored_and_deregisters_on_shutdown()
     {

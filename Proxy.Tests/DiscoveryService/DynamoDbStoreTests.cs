@@ -57,11 +57,20 @@ public sealed class DynamoDbStoreTests(Dynalite dynalite) : RegistryBehaviourTes
             await api.CheckInOkAsync("orders", "10.0.0.5", 8080);
         }
 
-        await using var reader = await StartAsync();
+        // The reader's store reads wait at a gate, so every poll is in flight before the first read can finish:
+        // without sharing, each of them would reach the store.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        GatedRegistrationStore? store = null;
+        await using var reader = await StartAsync(services => GatedRegistrationStore.Wrap(services, gate.Task, created => store = created));
         using var pollers = new DiscoveryApi(reader.Uri);
-        var answers = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => pollers.EndpointsAsync("orders")));
+        var polls = Enumerable.Range(0, 24).Select(_ => pollers.EndpointsAsync("orders")).ToList();
+        await Eventually.AssertAsync(async () => await pollers.MetricAsync("discovery_cache_misses_total") == 24, "every poll is in flight");
+        Assert.Equal(1, store!.Reads);
+        gate.SetResult();
 
+        var answers = await Task.WhenAll(polls);
         Assert.All(answers, answer => Assert.Equal(["10.0.0.5:8080"], answer));
+        Assert.Equal(1, store.Reads);
         Assert.Equal(1, await pollers.MetricAsync("""discovery_store_requests_total{operation="read"}"""));
         Assert.Equal(24, await pollers.MetricAsync("discovery_reads_total"));
     }

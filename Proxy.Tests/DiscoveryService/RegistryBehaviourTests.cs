@@ -19,7 +19,10 @@ public abstract class RegistryBehaviourTests
     /// <summary>The store's own settings (Discovery:Store and what it needs).</summary>
     protected abstract Dictionary<string, string?> StoreSettings();
 
-    protected async Task<RunningDiscovery> StartAsync(params (string Key, string Value)[] settings)
+    protected Task<RunningDiscovery> StartAsync(params (string Key, string Value)[] settings) => StartAsync(null, settings);
+
+    /// <param name="services">Changes to the service's services, e.g. a store wrapped to hold its reads.</param>
+    protected async Task<RunningDiscovery> StartAsync(Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services, params (string Key, string Value)[] settings)
     {
         var all = StoreSettings();
         foreach (var (key, value) in settings)
@@ -27,7 +30,7 @@ public abstract class RegistryBehaviourTests
             all[key] = value;
         }
 
-        return await RunningDiscovery.StartAsync(all, Clock);
+        return await RunningDiscovery.StartAsync(all, Clock, services);
     }
 
     [Fact]

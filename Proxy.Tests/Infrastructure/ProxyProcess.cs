@@ -81,6 +81,18 @@ public sealed class ProxyProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Stops the process as a container runtime does (SIGTERM) and waits for it to exit.</summary>
+    /// <returns>The exit code.</returns>
+    public async Task<int> StopAsync(TimeSpan timeout)
+    {
+        using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await signal.WaitForExitAsync();
+        }
+
+        return await WaitForExitAsync(timeout);
+    }
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -31,7 +31,9 @@ public sealed class RunningDiscovery : IAsyncDisposable
 
     /// <param name="settings">Configuration keys and values, layered over the test defaults (listen on 127.0.0.1:0, warnings only).</param>
     /// <param name="time">The clock the service runs on, e.g. a FakeTimeProvider; the system clock by default.</param>
-    public static Task<RunningDiscovery> StartAsync(IDictionary<string, string?>? settings = null, TimeProvider? time = null)
+    /// <param name="services">Changes to the service's services after its own, e.g. a store wrapped to hold its reads.</param>
+    public static Task<RunningDiscovery> StartAsync(
+        IDictionary<string, string?>? settings = null, TimeProvider? time = null, Action<IServiceCollection>? services = null)
     {
         var json = new JsonObject();
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
@@ -46,12 +48,13 @@ public sealed class RunningDiscovery : IAsyncDisposable
             node[parts[^1]] = value;
         }
 
-        return StartAsync(json.ToJsonString(), time);
+        return StartAsync(json.ToJsonString(), time, services);
     }
 
     /// <param name="json">A configuration file's contents, given with <c>--config</c> as a user would.</param>
     /// <param name="time">The clock the service runs on, e.g. a FakeTimeProvider; the system clock by default.</param>
-    public static async Task<RunningDiscovery> StartAsync(string json, TimeProvider? time = null)
+    /// <param name="replaceServices">Changes to the service's services after its own.</param>
+    public static async Task<RunningDiscovery> StartAsync(string json, TimeProvider? time = null, Action<IServiceCollection>? replaceServices = null)
     {
         var directory = Path.Combine(Path.GetTempPath(), "proxymesh-tests", "discovery-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
@@ -70,6 +73,8 @@ public sealed class RunningDiscovery : IAsyncDisposable
                 {
                     services.AddSingleton(time);
                 }
+
+                replaceServices?.Invoke(services);
             });
         await app.StartAsync();
         return new RunningDiscovery(app, directory);

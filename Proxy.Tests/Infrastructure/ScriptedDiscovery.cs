@@ -31,6 +31,9 @@ public sealed class ScriptedDiscovery : IAsyncDisposable
 
     public ConcurrentQueue<(string Method, string Path, string Body)> Requests { get; } = new();
 
+    /// <summary>When set, reads wait for it before answering (or until the caller gives up): a discovery that hangs.</summary>
+    public Task? Hold { get; set; }
+
     public int ReadsOf(string service) => _reads.GetValueOrDefault(service);
 
     public static async Task<ScriptedDiscovery> StartAsync()
@@ -100,6 +103,11 @@ public sealed class ScriptedDiscovery : IAsyncDisposable
             {
                 var service = path[prefix.Length..];
                 _reads.AddOrUpdate(service, 1, (_, count) => count + 1);
+                if (Hold is { } hold)
+                {
+                    await hold.WaitAsync(context.RequestAborted);
+                }
+
                 var (status, answer) = Answer(service);
                 context.Response.StatusCode = status;
                 context.Response.ContentType = "application/json";

@@ -83,19 +83,43 @@ public sealed class CleartextHttp2DetectionTests : IAsyncLifetime
     [Fact]
     public async Task Preface_split_across_packets_is_still_detected()
     {
-        using var socket = new TcpClient();
+        // One segment per byte: Nagle off, and a pause between writes that the server must wait through (the gap
+        // is what is tested: loopback delivers each segment long before the next is written, so the detector sees
+        // the preface arrive a byte at a time and must not decide early).
+        using var socket = new TcpClient { NoDelay = true };
         await socket.ConnectAsync(_uri.Host, _uri.Port);
         var stream = socket.GetStream();
         var preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
-        await stream.WriteAsync(preface.AsMemory(0, 5));
-        await stream.FlushAsync();
-        await Task.Yield();
-        await stream.WriteAsync(preface.AsMemory(5));
+        for (var i = 0; i < preface.Length - 1; i++)
+        {
+            await stream.WriteAsync(preface.AsMemory(i, 1));
+            await Task.Delay(20);
+            Assert.Equal(0, socket.Available); // nothing answered on a partial preface
+        }
+
+        await stream.WriteAsync(preface.AsMemory(preface.Length - 1));
+
         await stream.WriteAsync(RawHttp2.Settings());
-        await stream.FlushAsync();
 
         var frame = await RawHttp2.ReadFrameAsync(stream);
         Assert.Equal(RawHttp2.SettingsType, frame.Type);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    public async Task A_silent_client_is_closed_once_the_preface_timeout_passes(int prefaceBytesSent)
+    {
+        using var socket = new TcpClient { NoDelay = true };
+        await socket.ConnectAsync(_uri.Host, _uri.Port);
+        var stream = socket.GetStream();
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray().AsMemory(0, prefaceBytesSent));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var read = await stream.ReadAsync(new byte[16]).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, read); // closed, nothing answered
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30)); // by the 5 s timeout, not at once
     }
 
     [Fact]

@@ -76,35 +76,69 @@ public sealed class RequestIdTests : IAsyncLifetime
         var ids = Enumerable.Range(0, 10_000).Select(i => Guid.NewGuid().ToString()).ToArray();
         var sampled = ids.Count(id => RequestId.IsSampled(id, 0.25));
         Assert.InRange(sampled, 2_330, 2_670); // 0.25 ± 4.9 standard deviations of Binomial(10000, 0.25)
-        Assert.All(ids, id => Assert.Equal(RequestId.IsSampled(id, 0.25), RequestId.IsSampled(id, 0.25)));
         Assert.All(ids, id => Assert.True(!RequestId.IsSampled(id, 0.1) || RequestId.IsSampled(id, 0.25), "a lower rate keeps a subset"));
         Assert.DoesNotContain(ids, id => RequestId.IsSampled(id, 0));
         Assert.All(ids, id => Assert.True(RequestId.IsSampled(id, 1)));
     }
+
+    /// <summary>
+    /// The published 64-bit FNV-1a test vectors (draft-eastlake-fnv, and the reference code's test suite): any
+    /// proxy, in any language, that hashes the id's characters this way makes the same sampling decision.
+    /// </summary>
+    [Theory]
+    [InlineData("", 0xcbf29ce484222325UL)]
+    [InlineData("a", 0xaf63dc4c8601ec8cUL)]
+    [InlineData("foobar", 0x85944171f73967e8UL)]
+    public void The_sampling_fraction_is_64_bit_fnv_1a_of_the_id(string id, ulong fnv1a)
+    {
+        Assert.Equal((fnv1a >> 11) * (1.0 / (1UL << 53)), RequestId.Fraction(id));
+    }
+
+    [Theory]
+    [InlineData("3f1c6a0e-9d2b-4c51-8e7a-0b6d5f4c3a21", 0.5, false)]
+    [InlineData("3f1c6a0e-9d2b-4c51-8e7a-0b6d5f4c3a21", 0.9, true)]
+    [InlineData("0a8e4c2f-6b1d-4f3a-9c7e-5d2b1a0f8e64", 0.1, true)]
+    [InlineData("0a8e4c2f-6b1d-4f3a-9c7e-5d2b1a0f8e64", 0.03, false)]
+    public void Known_ids_are_sampled_at_known_rates(string id, double rate, bool sampled)
+    {
+        Assert.Equal(sampled, RequestId.IsSampled(id, rate));
+    }
 }
 
-/// <summary>Three proxies in a chain, each sampling its access log at 30%, log exactly the same requests.</summary>
+/// <summary>
+/// Three proxies in a chain, each sampling its access log at 30%, log exactly the same requests. The middle hop is
+/// the ProxyMesh executable in a process of its own, so the decision cannot lean on anything shared in-process.
+/// </summary>
 public sealed class StableSamplingChainTests
 {
     [Fact]
     public async Task Every_hop_logs_the_same_set_of_request_ids()
     {
         await using var backend = await Backend.StartEchoAsync();
-        var logs = Enumerable.Range(0, 3).Select(_ => Path.Combine(Path.GetTempPath(), "proxymesh-tests", $"{Guid.NewGuid():N}.log")).ToArray();
-        var proxies = new List<RunningProxy>();
+        var directory = Path.Combine(Path.GetTempPath(), "proxymesh-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        var logs = Enumerable.Range(0, 3).Select(hop => Path.Combine(directory, $"hop-{hop}.log")).ToArray();
+        RunningProxy? first = null, last = null;
+        ProxyProcess? middle = null;
         try
         {
-            var next = backend.Address;
-            for (var hop = 2; hop >= 0; hop--)
+            last = await RunningProxy.StartAsync(SampledHop(backend.Address, logs[2]));
+
+            var middlePort = ProxyProcess.FreePort();
+            var middleConfig = SampledHop(last.Ingress.ToString().TrimEnd('/'), logs[1]);
+            middleConfig.Listeners["ingress"]!["Url"] = $"http://127.0.0.1:{middlePort}";
+            middleConfig.Listeners["egress"]!["Url"] = $"http://127.0.0.1:{ProxyProcess.FreePort()}";
+            middleConfig.Root["ProxyMesh"]!["Admin"]!["Url"] = $"http://127.0.0.1:{ProxyProcess.FreePort()}";
+            await File.WriteAllTextAsync(Path.Combine(directory, "appsettings.json"), middleConfig.ToJson());
+            middle = ProxyProcess.Start(directory, []);
+            var middleAddress = $"http://127.0.0.1:{middlePort}";
+            using (var probe = Clients.Http1(new Uri(middleAddress)))
             {
-                var config = new ProxyConfig().Cluster("next", next).Route("all", "next");
-                config.Root["ProxyMesh"]!["AccessLog"] = new JsonObject { ["Path"] = logs[hop], ["SampleRate"] = 0.3 };
-                var proxy = await RunningProxy.StartAsync(config);
-                proxies.Add(proxy);
-                next = proxy.Ingress.ToString().TrimEnd('/');
+                await Eventually.AssertAsync(async () => (await probe.GetAsync("/ready-probe")).IsSuccessStatusCode, "the middle hop serves");
             }
 
-            using (var client = Clients.Http1(new Uri(next)))
+            first = await RunningProxy.StartAsync(SampledHop(middleAddress, logs[0]));
+            using (var client = Clients.Http1(first.Ingress))
             {
                 for (var i = 0; i < 300; i++)
                 {
@@ -112,29 +146,44 @@ public sealed class StableSamplingChainTests
                 }
             }
 
-            // Stopping a proxy writes out everything its access log queued.
-            foreach (var proxy in proxies)
-            {
-                await proxy.DisposeAsync();
-            }
-
-            proxies.Clear();
-            var sets = logs.Select(log => AccessLogFile.Read(log).Select(entry => entry.GetProperty("request_id").GetString()!).ToHashSet()).ToArray();
+            // Stopping a proxy writes out everything its access log queued (the process on SIGTERM, as a container stops).
+            await first.DisposeAsync();
+            first = null;
+            Assert.Equal(0, await middle.StopAsync(TimeSpan.FromSeconds(30)));
+            await last.DisposeAsync();
+            last = null;
+            var sets = logs.Select(log => AccessLogFile.Read(log)
+                .Where(entry => entry.GetProperty("path").GetString()!.StartsWith("/call/", StringComparison.Ordinal))
+                .Select(entry => entry.GetProperty("request_id").GetString()!).ToHashSet()).ToArray();
             Assert.InRange(sets[0].Count, 50, 130); // 300 × 0.3 = 90, ± 5 standard deviations
-            Assert.True(sets[0].SetEquals(sets[1]), "hops 1 and 2 logged the same ids");
+            Assert.True(sets[0].SetEquals(sets[1]), "hops 1 and 2 (another process) logged the same ids");
             Assert.True(sets[0].SetEquals(sets[2]), "hops 1 and 3 logged the same ids");
         }
         finally
         {
-            foreach (var proxy in proxies)
+            if (first is not null)
             {
-                await proxy.DisposeAsync();
+                await first.DisposeAsync();
             }
 
-            foreach (var log in logs)
+            if (middle is not null)
             {
-                File.Delete(log);
+                await middle.DisposeAsync();
             }
+
+            if (last is not null)
+            {
+                await last.DisposeAsync();
+            }
+
+            Directory.Delete(directory, recursive: true);
         }
+    }
+
+    private static ProxyConfig SampledHop(string next, string log)
+    {
+        var config = new ProxyConfig().Cluster("next", next).Route("all", "next");
+        config.Root["ProxyMesh"]!["AccessLog"] = new JsonObject { ["Path"] = log, ["SampleRate"] = 0.3 };
+        return config;
     }
 }

@@ -15,6 +15,12 @@ public enum HealthMode
 
     /// <summary>The connection is dropped without an answer: a network failure.</summary>
     Abort,
+
+    /// <summary>No answer until the backend stops: the check times out.</summary>
+    Hang,
+
+    /// <summary>418: an answer that is healthy only where the policy expects it.</summary>
+    Teapot,
 }
 
 /// <summary>An echo backend whose <c>/health</c> answers as told, and which counts the checks it receives.</summary>
@@ -39,6 +45,9 @@ public sealed class FlippingBackend : IAsyncDisposable
 
     public int Checks => Volatile.Read(ref _checks);
 
+    /// <summary>The Host header of the latest check.</summary>
+    public string? LastCheckHost { get; private set; }
+
     public static async Task<FlippingBackend> StartAsync(string name)
     {
         var backend = new FlippingBackend(name);
@@ -53,6 +62,7 @@ public sealed class FlippingBackend : IAsyncDisposable
             return Backend.Echo(context, Name);
         }
 
+        LastCheckHost = context.Request.Host.Value;
         Interlocked.Increment(ref _checks);
         switch (_mode)
         {
@@ -62,6 +72,11 @@ public sealed class FlippingBackend : IAsyncDisposable
             case HealthMode.Unavailable:
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 break;
+            case HealthMode.Teapot:
+                context.Response.StatusCode = StatusCodes.Status418ImATeapot;
+                break;
+            case HealthMode.Hang:
+                return Task.Delay(Timeout.Infinite, context.RequestAborted);
         }
 
         return Task.CompletedTask;
