@@ -7,6 +7,8 @@ using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
+using ProxyMesh.Proxy.Tcp;
+using ProxyMesh.Proxy.Tls;
 
 namespace ProxyMesh.Proxy;
 
@@ -28,6 +30,8 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshResilience();
         builder.Services.AddProxyMeshLoadBalancing();
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
+        builder.Services.AddProxyMeshTls();
+        builder.Services.AddProxyMeshTcp();
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);
 
