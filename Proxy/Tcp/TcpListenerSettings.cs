@@ -14,17 +14,17 @@ internal sealed class TcpListenerSettings : IDisposable
     private readonly IConfiguration _configuration;
     private readonly Dictionary<string, ITcpFilterFactory> _factories;
     private readonly IDisposable _subscription;
-    private volatile Dictionary<string, TcpListenerSnapshot> _listeners;
+    private volatile Dictionary<string, TcpListenerSnapshot>? _listeners;
 
     public TcpListenerSettings(ValidatedConfiguration configuration, IEnumerable<ITcpFilterFactory> factories)
     {
         _configuration = configuration.View;
         _factories = factories.ToDictionary(factory => factory.Name, StringComparer.OrdinalIgnoreCase);
-        _listeners = Bind();
-        _subscription = ChangeToken.OnChange(_configuration.GetReloadToken, () => _listeners = Bind());
+        _subscription = ChangeToken.OnChange(_configuration.GetReloadToken, () => _listeners = null);
     }
 
-    public TcpListenerSnapshot? For(string listenerName) => _listeners.GetValueOrDefault(listenerName);
+    /// <summary>Bound on first use: the container builds this before the configuration gate has validated anything.</summary>
+    public TcpListenerSnapshot? For(string listenerName) => (_listeners ??= Bind()).GetValueOrDefault(listenerName);
 
     private Dictionary<string, TcpListenerSnapshot> Bind()
     {
@@ -40,6 +40,7 @@ internal sealed class TcpListenerSettings : IDisposable
             var filters = new ITcpFilterFactory[options.Filters.Count];
             for (var i = 0; i < filters.Length; i++)
             {
+                // Validation has refused unknown names before this configuration could be served.
                 filters[i] = _factories[options.Filters[i]];
             }
 

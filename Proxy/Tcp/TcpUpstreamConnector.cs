@@ -44,7 +44,7 @@ internal sealed class TcpUpstreamConnector(ClusterPolicies policies, UpstreamTls
             return new TcpUpstreamConnection(socket, ssl, ssl);
         }
         catch (Exception e) when (e is SocketException or IOException or System.Security.Authentication.AuthenticationException
-                                      or OperationCanceledException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                                  || (e is OperationCanceledException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested))
         {
             socket.Dispose();
             throw new TcpConnectException($"connecting to {address} failed: {e.Message}", e);
