@@ -65,10 +65,7 @@ public sealed class TlsTests : IDisposable
         Assert.Equal("sealed upstream", await TcpProxyTests.EchoOnceAsync(proxy.Listeners.UriOf("trusted"), "sealed upstream"));
 
         // The system roots do not know the test CA: the handshake fails, which is a connect failure.
-        using (var client = await TcpPeer.ConnectAsync(proxy.Listeners.UriOf("untrusted")))
-        {
-            Assert.True(await TcpProxyTests.IsClosedAsync(client));
-        }
+        Assert.True(await TcpProxyTests.IsClosedAtOnceAsync(proxy.Listeners.UriOf("untrusted")));
 
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_tcp_upstream_cx_connect_fail_total", "listener=\"untrusted\",cluster=\"untrusted\"", 1);
     }
@@ -173,6 +170,30 @@ public sealed class TlsTests : IDisposable
         using var response = await client.PostAsync("/orders", new StringContent("via sidecar"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("via sidecar", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Unloadable_tls_files_and_inconsistent_tls_settings_are_refused_with_their_keys()
+    {
+        var garbage = Path.Combine(_certificates.Directory, "garbage.pem");
+        await File.WriteAllTextAsync(garbage, "not a certificate");
+        var config = new ProxyConfig().Cluster("db", "tcp://127.0.0.1:1").Cluster("up", "tls://127.0.0.1:2");
+        var terminating = config.TcpListener("terminating", "db");
+        terminating["Certificate"] = new JsonObject { ["Path"] = garbage, ["KeyPath"] = garbage };
+        terminating["Certificates"] = new JsonArray(new JsonObject { ["Path"] = garbage });
+        terminating["ClientCaPath"] = garbage;
+        config.TcpListener("plain", "db")["ClientCertificate"] = "Require";
+        config.ClusterPolicies("up")["Tls"] = new JsonObject { ["CaPath"] = garbage, ["KeyPath"] = garbage };
+
+        var error = await Assert.ThrowsAsync<Proxy.Configuration.InvalidConfigurationException>(() => RunningProxy.StartAsync(config));
+        var problems = string.Join("\n", error.Problems);
+        Assert.True(problems.Contains("ProxyMesh:Listeners:terminating:Certificate: cannot load", StringComparison.Ordinal), problems);
+        Assert.Contains("ProxyMesh:Listeners:terminating:Certificates:0:ServerNames: list the SNI names", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:Listeners:terminating:Certificates:0: cannot load", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:Listeners:terminating:ClientCaPath: cannot load", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:Listeners:plain:ClientCertificate: client certificates need TLS", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:Clusters:up:Tls:CaPath: cannot load", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:Clusters:up:Tls:KeyPath: a key needs a CertificatePath", problems, StringComparison.Ordinal);
     }
 
     private static JsonObject Pem((string CertificatePath, string KeyPath) files) =>
