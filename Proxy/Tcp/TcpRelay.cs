@@ -58,19 +58,31 @@ internal sealed class TcpRelay : IDisposable
     public TcpCloseReason Reason => (TcpCloseReason)Volatile.Read(ref _reason);
 
     /// <summary>Closes the connection (once; the first reason wins).</summary>
-    public void Close(TcpCloseReason reason)
+    /// <returns>Whether this call closed it.</returns>
+    public bool Close(TcpCloseReason reason)
     {
-        if (Interlocked.CompareExchange(ref _reason, (int)reason, 0) == 0)
+        if (Interlocked.CompareExchange(ref _reason, (int)reason, 0) != 0)
+        {
+            return false;
+        }
+
+        try
         {
             _closed.Cancel();
-            _upstream.Abort(); // Ends a gathered send, which takes no token.
         }
+        catch (ObjectDisposedException)
+        {
+            // A timer callback already under way when the relay finished: nothing left to close.
+        }
+
+        _upstream.Abort(); // Ends a gathered send, which takes no token.
+        return true;
     }
 
     /// <returns>true when both sides finished on their own; false when the relay closed the connection.</returns>
     public async Task<bool> RunAsync(CancellationToken drainDeadline, CancellationToken shutdown)
     {
-        using var onDrain = drainDeadline.UnsafeRegister(static state => ((TcpRelay)state!).Close(TcpCloseReason.Drain), this);
+        using var onDrain = drainDeadline.UnsafeRegister(static state => ((TcpRelay)state!).CloseAtDrainDeadline(), this);
         using var onShutdown = shutdown.UnsafeRegister(static state => ((TcpRelay)state!).Close(TcpCloseReason.Shutdown), this);
         var firstDue = NextDue(_time.GetTimestamp());
         if (firstDue != Timeout.InfiniteTimeSpan)
@@ -126,8 +138,7 @@ internal sealed class TcpRelay : IDisposable
         {
             if (await filter.OnDownstreamDataAsync(buffer, token) == TcpFilterVerdict.Close)
             {
-                _stats.FilterClosed.Inc();
-                Close(TcpCloseReason.Filter);
+                CloseByFilter();
                 return false;
             }
         }
@@ -187,8 +198,7 @@ internal sealed class TcpRelay : IDisposable
         {
             if (filter.OnUpstreamData(sequence) == TcpFilterVerdict.Close)
             {
-                _stats.FilterClosed.Inc();
-                Close(TcpCloseReason.Filter);
+                CloseByFilter();
                 return false;
             }
         }
@@ -196,20 +206,42 @@ internal sealed class TcpRelay : IDisposable
         return true;
     }
 
+    private void CloseByFilter()
+    {
+        if (Close(TcpCloseReason.Filter))
+        {
+            _stats.FilterClosed.Inc();
+        }
+    }
+
+    private void CloseAtDrainDeadline()
+    {
+        if (Close(TcpCloseReason.Drain))
+        {
+            _stats.DrainClosed.Inc();
+        }
+    }
+
     private void OnTimer()
     {
         var now = _time.GetTimestamp();
         if (_maxDuration > TimeSpan.Zero && _time.GetElapsedTime(_start, now) >= _maxDuration)
         {
-            _stats.MaxDuration.Inc();
-            Close(TcpCloseReason.MaxDuration);
+            if (Close(TcpCloseReason.MaxDuration))
+            {
+                _stats.MaxDuration.Inc();
+            }
+
             return;
         }
 
         if (_idleTimeout > TimeSpan.Zero && _time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) >= _idleTimeout)
         {
-            _stats.IdleTimeouts.Inc();
-            Close(TcpCloseReason.IdleTimeout);
+            if (Close(TcpCloseReason.IdleTimeout))
+            {
+                _stats.IdleTimeouts.Inc();
+            }
+
             return;
         }
 
