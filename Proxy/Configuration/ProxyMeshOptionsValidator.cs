@@ -73,22 +73,17 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
                 problems.Add($"{key}:Protocols: '{listener.Protocols}' is not supported; use Http1, Http2 or Http1AndHttp2");
             }
 
-            if (address!.IsHttps && listener.Certificates.Count == 0)
+            if (!address!.IsHttps && !address.IsTcp)
             {
+                if (listener.Certificate is not null || listener.Certificates.Count > 0)
+                {
+                    problems.Add($"{key}:Certificate: a certificate needs an https:// Url (or tcp:// to terminate TLS)");
+                }
+            }
+            else if (listener.Certificate is not null || (address.IsHttps && listener.Certificates.Count == 0))
+            {
+                // An https:// listener needs a certificate; its SNI list (TlsConfigValidator) may stand in for it.
                 CheckCertificate(listener.Certificate, $"{key}:Certificate", problems);
-            }
-            else if (listener.Certificate is not null && !address.IsHttps && !address.IsTcp)
-            {
-                problems.Add($"{key}:Certificate: a certificate needs an https:// (or tcp://) Url");
-            }
-            else if (listener.Certificate is not null)
-            {
-                CheckCertificate(listener.Certificate, $"{key}:Certificate", problems);
-            }
-
-            if (listener.Certificates.Count > 0 && !address.IsHttps && !address.IsTcp)
-            {
-                problems.Add($"{key}:Certificates: certificates need an https:// (or tcp://) Url");
             }
         }
 

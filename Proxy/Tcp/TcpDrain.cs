@@ -24,6 +24,7 @@ internal sealed class TcpDrain : IDisposable
         _lifecycle = lifecycle;
         _settings = settings;
         _time = time;
+        _draining = IsDraining;
         _subscription = ChangeToken.OnChange(lifecycle.GetChangeToken, Update);
     }
 

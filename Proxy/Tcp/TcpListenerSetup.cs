@@ -12,11 +12,14 @@ namespace ProxyMesh.Proxy.Tcp;
 /// Binds Kestrel to each <c>tcp://</c> listener with its own connection pipeline: the listener's connection stats,
 /// TLS termination when it has a certificate, then <see cref="TcpProxy"/> (no HTTP on these ports).
 /// </summary>
-internal sealed class TcpListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats, TcpProxy proxy)
+/// <param name="services">Resolves the proxy at the first connection: it needs YARP's proxy state, which reads the
+/// configuration and must not be built before the configuration gate has validated it (Kestrel is configured first).</param>
+internal sealed class TcpListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats, IServiceProvider services)
     : IConfigureOptions<KestrelServerOptions>
 {
     public void Configure(KestrelServerOptions kestrel)
     {
+        var proxy = new Lazy<TcpProxy>(services.GetRequiredService<TcpProxy>);
         foreach (var (name, listener) in options.Value.Listeners)
         {
             if (!ListenerAddress.TryParse(listener.Url, out var address, out _, allowTcp: true) || !address!.IsTcp)
@@ -48,7 +51,7 @@ internal sealed class TcpListenerSetup(IOptions<ProxyMeshOptions> options, Bound
                     ServerTls.Use(listenOptions, listener, key, applicationProtocols: null);
                 }
 
-                listenOptions.Run(connection => proxy.HandleAsync(name, connection));
+                listenOptions.Run(connection => proxy.Value.HandleAsync(name, connection));
                 bound.Add(name, "tcp", listenOptions);
             }
 
