@@ -12,6 +12,8 @@ using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
+using ProxyMesh.Proxy.Tcp;
+using ProxyMesh.Proxy.Tls;
 
 namespace ProxyMesh.Proxy;
 
@@ -34,6 +36,8 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshLoadBalancing();
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
         builder.Services.AddProxyMeshClusterContexts();
+        builder.Services.AddProxyMeshTls();
+        builder.Services.AddProxyMeshTcp();
         builder.Services.AddProxyMeshAdmin();
         builder.Services.AddProxyMeshCors(configuration);
         builder.Services.AddProxyMeshGrpcWeb();

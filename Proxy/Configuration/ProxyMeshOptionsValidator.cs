@@ -61,7 +61,7 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
                 problems.Add($"{key}: the name '{AdminListenerName}' is reserved for the admin listener ({prefix}:Admin:Url)");
             }
 
-            if (!ListenerAddress.TryParse(listener.Url, out var address, out var problem))
+            if (!ListenerAddress.TryParse(listener.Url, out var address, out var problem, allowTcp: true))
             {
                 problems.Add($"{key}:Url: {problem}");
                 continue;
@@ -73,13 +73,17 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
                 problems.Add($"{key}:Protocols: '{listener.Protocols}' is not supported; use Http1, Http2 or Http1AndHttp2");
             }
 
-            if (address!.IsHttps)
+            if (!address!.IsHttps && !address.IsTcp)
             {
-                CheckCertificate(listener.Certificate, $"{key}:Certificate", problems);
+                if (listener.Certificate is not null || listener.Certificates.Count > 0)
+                {
+                    problems.Add($"{key}:Certificate: a certificate needs an https:// Url (or tcp:// to terminate TLS)");
+                }
             }
-            else if (listener.Certificate is not null)
+            else if (listener.Certificate is not null || (address.IsHttps && listener.Certificates.Count == 0))
             {
-                problems.Add($"{key}:Certificate: a certificate needs an https:// Url");
+                // An https:// listener needs a certificate; its SNI list (TlsConfigValidator) may stand in for it.
+                CheckCertificate(listener.Certificate, $"{key}:Certificate", problems);
             }
         }
 

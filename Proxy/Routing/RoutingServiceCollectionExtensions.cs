@@ -6,6 +6,7 @@ using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
+using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -31,6 +32,7 @@ public static class RoutingServiceCollectionExtensions
             {
                 proxy.UseClusterContext();
                 proxy.UseUpstreamStats();
+                proxy.UseCallerIdentity();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseRouter();
                 proxy.UseSessionAffinity();
