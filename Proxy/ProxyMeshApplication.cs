@@ -4,6 +4,7 @@ using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
+using ProxyMesh.Proxy.Mongo;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
@@ -28,6 +29,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshResilience();
         builder.Services.AddProxyMeshLoadBalancing();
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
+        builder.Services.AddProxyMeshMongo();
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);
 
