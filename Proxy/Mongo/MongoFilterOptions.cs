@@ -55,7 +55,7 @@ public sealed class MongoFilterOptions
         {
             problems.Add($"{path}:Delay:Duration: must not be negative");
         }
-        else if (Delay.Percent > 0 && Delay.Duration == TimeSpan.Zero)
+        else if (Delay.Percent is > 0 and <= 100 && Delay.Duration == TimeSpan.Zero)
         {
             problems.Add($"{path}:Delay:Duration: must be positive when Delay:Percent is set");
         }

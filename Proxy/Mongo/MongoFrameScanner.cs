@@ -463,11 +463,6 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
         RequestId = BinaryPrimitives.ReadInt32LittleEndian(header[4..]);
         ResponseTo = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
         OpCode = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
-        if (Length > maxMessageSize)
-        {
-            return ScanResult.TooLarge;
-        }
-
         Flags = 0;
         OriginalOpCode = 0;
         IsCommand = false;
@@ -496,8 +491,21 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
             MongoOpCode.Insert => HeaderSize + 4 + 1,
             MongoOpCode.KillCursors => HeaderSize + 8,
             MongoOpCode.Update or MongoOpCode.Delete => HeaderSize + 4 + 1 + 4 + 5,
-            _ => int.MaxValue,
+            _ => -1,
         };
+
+        // An unknown opcode is not MongoDB, whatever its length says (HTTP's "GET " reads as half a gigabyte).
+        if (minimum < 0)
+        {
+            Fail();
+            return ScanResult.Continue;
+        }
+
+        if (Length > maxMessageSize)
+        {
+            return ScanResult.TooLarge;
+        }
+
         if (Length < minimum)
         {
             Fail();
