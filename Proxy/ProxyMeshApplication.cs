@@ -8,6 +8,8 @@ using ProxyMesh.Proxy.Mongo;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
+using ProxyMesh.Proxy.Tcp;
+using ProxyMesh.Proxy.Tls;
 
 namespace ProxyMesh.Proxy;
 
@@ -29,6 +31,8 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshResilience();
         builder.Services.AddProxyMeshLoadBalancing();
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
+        builder.Services.AddProxyMeshTls();
+        builder.Services.AddProxyMeshTcp();
         builder.Services.AddProxyMeshMongo();
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);

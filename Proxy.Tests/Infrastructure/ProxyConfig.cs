@@ -82,6 +82,23 @@ public sealed class ProxyConfig
         return this;
     }
 
+    /// <summary>A TCP proxy listener on an ephemeral loopback port, sending its connections to <paramref name="cluster"/>.</summary>
+    /// <returns>The listener's section, for more keys.</returns>
+    public JsonObject TcpListener(string name, string cluster)
+    {
+        var listener = new JsonObject { ["Url"] = "tcp://127.0.0.1:0", ["Cluster"] = cluster };
+        Listeners[name] = listener;
+        return listener;
+    }
+
+    /// <summary>The <c>ProxyMesh:Clusters:&lt;id&gt;</c> policy section of a cluster, created when missing.</summary>
+    public JsonObject ClusterPolicies(string id)
+    {
+        var mesh = (JsonObject)Root["ProxyMesh"]!;
+        var clusters = mesh["Clusters"] as JsonObject ?? (JsonObject)(mesh["Clusters"] = new JsonObject());
+        return clusters[id] as JsonObject ?? (JsonObject)(clusters[id] = new JsonObject());
+    }
+
     public string ToJson() => Root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>This configuration with a JSON fragment merged over it; a fragment that is not JSON is returned as it is.</summary>

@@ -61,7 +61,7 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
                 problems.Add($"{key}: the name '{AdminListenerName}' is reserved for the admin listener ({prefix}:Admin:Url)");
             }
 
-            if (!ListenerAddress.TryParse(listener.Url, out var address, out var problem))
+            if (!ListenerAddress.TryParse(listener.Url, out var address, out var problem, allowTcp: true))
             {
                 problems.Add($"{key}:Url: {problem}");
                 continue;
@@ -73,13 +73,22 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
                 problems.Add($"{key}:Protocols: '{listener.Protocols}' is not supported; use Http1, Http2 or Http1AndHttp2");
             }
 
-            if (address!.IsHttps)
+            if (address!.IsHttps && listener.Certificates.Count == 0)
             {
                 CheckCertificate(listener.Certificate, $"{key}:Certificate", problems);
             }
+            else if (listener.Certificate is not null && !address.IsHttps && !address.IsTcp)
+            {
+                problems.Add($"{key}:Certificate: a certificate needs an https:// (or tcp://) Url");
+            }
             else if (listener.Certificate is not null)
             {
-                problems.Add($"{key}:Certificate: a certificate needs an https:// Url");
+                CheckCertificate(listener.Certificate, $"{key}:Certificate", problems);
+            }
+
+            if (listener.Certificates.Count > 0 && !address.IsHttps && !address.IsTcp)
+            {
+                problems.Add($"{key}:Certificates: certificates need an https:// (or tcp://) Url");
             }
         }
 

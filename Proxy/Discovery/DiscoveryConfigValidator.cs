@@ -56,9 +56,9 @@ internal sealed class DiscoveryConfigValidator : IConfigurationValidator
             }
 
             var scheme = cluster[$"Metadata:{DiscoveryMetadata.Scheme}"];
-            if (scheme is not null && scheme != Uri.UriSchemeHttp && scheme != Uri.UriSchemeHttps)
+            if (scheme is not null && scheme != Uri.UriSchemeHttp && scheme != Uri.UriSchemeHttps && scheme != "tcp" && scheme != "tls")
             {
-                problems.Add($"{cluster.Path}:Metadata:{DiscoveryMetadata.Scheme}: '{scheme}' must be http or https");
+                problems.Add($"{cluster.Path}:Metadata:{DiscoveryMetadata.Scheme}: '{scheme}' must be http, https, tcp or tls");
             }
         }
     }

@@ -11,13 +11,14 @@ public sealed class BoundListeners
 
     public IEnumerable<string> Names => _listeners.Keys;
 
-    internal void Add(string name, bool isHttps, ListenOptions listenOptions) =>
+    /// <param name="scheme">How the listener's bound addresses are written: <c>http</c>, <c>https</c> or <c>tcp</c>.</param>
+    internal void Add(string name, string scheme, ListenOptions listenOptions) =>
         _listeners.AddOrUpdate(
             name,
-            _ => new Bound(isHttps, [listenOptions]),
+            _ => new Bound(scheme, [listenOptions]),
             (_, existing) => existing with { Endpoints = [.. existing.Endpoints, listenOptions] });
 
-    /// <summary>The bound addresses of a listener, e.g. <c>http://127.0.0.1:10000</c>; port 0 shows the port Kestrel picked.</summary>
+    /// <summary>The bound addresses of a listener, e.g. <c>http://127.0.0.1:10000</c> or <c>tcp://127.0.0.1:27017</c>; port 0 shows the port Kestrel picked.</summary>
     public IReadOnlyList<string> UrlsOf(string name)
     {
         if (!_listeners.TryGetValue(name, out var bound))
@@ -25,7 +26,7 @@ public sealed class BoundListeners
             return [];
         }
 
-        var scheme = bound.IsHttps ? "https" : "http";
+        var scheme = bound.Scheme;
         var urls = new List<string>(bound.Endpoints.Length);
         foreach (var endpoint in bound.Endpoints)
         {
@@ -42,5 +43,5 @@ public sealed class BoundListeners
     public Uri UriOf(string name) =>
         UrlsOf(name) is [var first, ..] ? new Uri(first) : throw new KeyNotFoundException($"No listener named '{name}'");
 
-    private sealed record Bound(bool IsHttps, ListenOptions[] Endpoints);
+    private sealed record Bound(string Scheme, ListenOptions[] Endpoints);
 }

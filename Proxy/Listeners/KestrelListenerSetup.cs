@@ -1,8 +1,8 @@
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Tls;
 
 namespace ProxyMesh.Proxy.Listeners;
 
@@ -15,6 +15,11 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
         var mesh = options.Value;
         foreach (var (name, listener) in mesh.Listeners)
         {
+            if (ListenerAddress.TryParse(listener.Url, out var tcp, out _, allowTcp: true) && tcp!.IsTcp)
+            {
+                continue; // Bound by the TCP proxy.
+            }
+
             var key = $"{ProxyMeshOptions.SectionName}:Listeners:{name}";
             var trusted = listener.TrustControlHeaders ?? (ListenerAddress.TryParse(listener.Url, out var address, out _) && address!.IsLoopback);
             Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false, trusted), listener, key);
@@ -31,8 +36,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
             throw new InvalidConfigurationException([$"{key}:Url: {problem}"]);
         }
 
-        var certificate = address!.IsHttps ? LoadCertificate(listener.Certificate, $"{key}:Certificate") : null;
-        var detectH2c = !address.IsHttps && listener.Protocols == HttpProtocols.Http1AndHttp2;
+        var detectH2c = !address!.IsHttps && listener.Protocols == HttpProtocols.Http1AndHttp2;
         void Configure(ListenOptions listenOptions)
         {
             // Leaving the default (Http1AndHttp2) unset keeps Kestrel from warning that cleartext HTTP/2 is off:
@@ -57,9 +61,9 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
                     series.ActiveConnections.Dec();
                 }
             });
-            if (certificate is not null)
+            if (address.IsHttps)
             {
-                listenOptions.UseHttps(certificate);
+                ServerTls.Use(listenOptions, listener, key, ServerTls.AlpnFor(listener.Protocols));
             }
             else if (detectH2c)
             {
@@ -67,7 +71,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
                     CleartextHttp2Detection.OnConnectionAsync(connection, next, kestrel.Limits.RequestHeadersTimeout));
             }
 
-            bound.Add(feature.Name, address.IsHttps, listenOptions);
+            bound.Add(feature.Name, address.IsHttps ? "https" : "http", listenOptions);
         }
 
         if (address.IsLocalhost)
@@ -81,20 +85,6 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
         else
         {
             kestrel.Listen(address.IPAddress!, address.Port, Configure);
-        }
-    }
-
-    private static X509Certificate2 LoadCertificate(CertificateOptions? certificate, string key)
-    {
-        try
-        {
-            return certificate!.KeyPath is { } keyPath
-                ? X509Certificate2.CreateFromPemFile(certificate.Path, keyPath)
-                : X509CertificateLoader.LoadPkcs12FromFile(certificate.Path, certificate.Password);
-        }
-        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or NullReferenceException)
-        {
-            throw new InvalidConfigurationException([$"{key}: cannot load the certificate: {e.Message}"]);
         }
     }
 }

@@ -3,9 +3,14 @@ using System.Net;
 
 namespace ProxyMesh.Proxy.Listeners;
 
-/// <summary>A parsed listener URL: <c>http(s)://host:port</c>, where host is an IP address, <c>localhost</c>, or <c>*</c>/<c>+</c> for every address.</summary>
-public sealed record ListenerAddress(bool IsHttps, string Host, IPAddress? IPAddress, int Port)
+/// <summary>
+/// A parsed listener URL: <c>http(s)://host:port</c> (or <c>tcp://host:port</c> where TCP listeners are allowed), where
+/// host is an IP address, <c>localhost</c>, or <c>*</c>/<c>+</c> for every address.
+/// </summary>
+public sealed record ListenerAddress(bool IsHttps, string Host, IPAddress? IPAddress, int Port, bool IsTcp = false)
 {
+    public const string TcpScheme = "tcp://";
+
     public bool IsLocalhost => IPAddress is null && Host.Equals("localhost", StringComparison.OrdinalIgnoreCase);
 
     public bool IsAnyAddress => IPAddress is null && !IsLocalhost;
@@ -13,7 +18,8 @@ public sealed record ListenerAddress(bool IsHttps, string Host, IPAddress? IPAdd
     /// <summary>Reachable only from this machine.</summary>
     public bool IsLoopback => IsLocalhost || (IPAddress is not null && System.Net.IPAddress.IsLoopback(IPAddress));
 
-    public static bool TryParse(string? url, out ListenerAddress? address, out string problem)
+    /// <param name="allowTcp">Whether <c>tcp://</c> (a TCP proxy listener) is accepted.</param>
+    public static bool TryParse(string? url, out ListenerAddress? address, out string problem, bool allowTcp = false)
     {
         address = null;
         if (string.IsNullOrWhiteSpace(url))
@@ -23,13 +29,14 @@ public sealed record ListenerAddress(bool IsHttps, string Host, IPAddress? IPAdd
         }
 
         var isHttps = url.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
-        if (!isHttps && !url.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+        var isTcp = allowTcp && url.StartsWith(TcpScheme, StringComparison.OrdinalIgnoreCase);
+        if (!isHttps && !isTcp && !url.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
         {
-            problem = $"'{url}' must start with http:// or https://";
+            problem = allowTcp ? $"'{url}' must start with http://, https:// or tcp://" : $"'{url}' must start with http:// or https://";
             return false;
         }
 
-        var rest = url[(isHttps ? 8 : 7)..].TrimEnd('/');
+        var rest = url[(isHttps ? 8 : isTcp ? TcpScheme.Length : 7)..].TrimEnd('/');
         var colon = rest.LastIndexOf(':');
         if (colon <= 0 || rest.EndsWith(']'))
         {
@@ -53,7 +60,7 @@ public sealed record ListenerAddress(bool IsHttps, string Host, IPAddress? IPAdd
             return false;
         }
 
-        address = new ListenerAddress(isHttps, host, ip, port);
+        address = new ListenerAddress(isHttps, host, ip, port, isTcp);
         problem = "";
         return true;
     }

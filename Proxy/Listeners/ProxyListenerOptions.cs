@@ -17,8 +17,31 @@ public sealed class ProxyListenerOptions
     /// </summary>
     public bool? TrustControlHeaders { get; set; }
 
-    /// <summary>Server certificate for an <c>https://</c> listener.</summary>
+    /// <summary>
+    /// Server certificate: an <c>https://</c> listener needs one (or <see cref="Certificates"/>); a <c>tcp://</c>
+    /// listener with one terminates TLS. With <see cref="Certificates"/> it is the default when no SNI name matches.
+    /// </summary>
     public CertificateOptions? Certificate { get; set; }
+
+    /// <summary>More server certificates, each chosen when the client's SNI name matches one of its <see cref="CertificateOptions.ServerNames"/>.</summary>
+    public List<CertificateOptions> Certificates { get; set; } = [];
+
+    /// <summary>Whether a TLS listener asks callers for a certificate: <c>None</c> (the default), <c>Allow</c> or <c>Require</c>.</summary>
+    public ClientCertificateRequirement ClientCertificate { get; set; } = ClientCertificateRequirement.None;
+
+    /// <summary>PEM file of the CAs a client certificate must chain to; the system roots when empty.</summary>
+    public string? ClientCaPath { get; set; }
+
+    /// <summary>A TLS listener that terminates TLS: a certificate is configured.</summary>
+    public bool TerminatesTls => Certificate is not null || Certificates.Count > 0;
+}
+
+/// <summary>Whether a TLS listener asks for, and insists on, a client certificate (mutual TLS).</summary>
+public enum ClientCertificateRequirement
+{
+    None,
+    Allow,
+    Require,
 }
 
 /// <summary>A PFX/PKCS#12 (or PEM with <see cref="KeyPath"/>) certificate on disk.</summary>
@@ -30,4 +53,7 @@ public sealed class CertificateOptions
     public string? KeyPath { get; set; }
 
     public string? Password { get; set; }
+
+    /// <summary>In a listener's <c>Certificates</c> list: the SNI names it serves, e.g. <c>db.mesh</c> or <c>*.mesh</c>.</summary>
+    public List<string> ServerNames { get; set; } = [];
 }

@@ -2,19 +2,21 @@ using System.Net.Sockets;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using ProxyMesh.Proxy.Resilience.Timeouts;
+using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyMesh.Proxy.Observability;
 
 /// <summary>
 /// YARP's upstream client, with connections opened through a callback that counts them and their bytes per cluster,
-/// under the cluster's max_connections circuit breaker and connect timeout.
+/// under the cluster's max_connections circuit breaker and connect timeout, with TLS as the cluster's <c>Tls</c> policy says.
 /// </summary>
 internal sealed class InstrumentedForwarderHttpClientFactory(
     UpstreamConnectionStats stats,
     ClusterCircuitBreakers breakers,
     ClusterPolicies policies,
     TimeProvider time,
+    UpstreamTls tls,
     ILogger<ForwarderHttpClientFactory> logger)
     : ForwarderHttpClientFactory(logger)
 {
@@ -22,6 +24,7 @@ internal sealed class InstrumentedForwarderHttpClientFactory(
     {
         base.ConfigureHandler(context, handler);
         var clusterId = context.ClusterId;
+        tls.ConfigureHttpHandler(clusterId, handler);
         var series = stats.For(clusterId);
 
         // The cluster's connect timeout (policy Timeouts:Connect) is read at each connect, so a reload applies at once.

@@ -30,9 +30,9 @@ internal sealed class ReverseProxyConfigValidator(IConfigValidator yarpValidator
             AddAll(problems, key, yarpValidator.ValidateClusterAsync(cluster).AsTask().GetAwaiter().GetResult());
             foreach (var (id, destination) in cluster.Destinations ?? new Dictionary<string, DestinationConfig>())
             {
-                if (!IsHttpUrl(destination.Address))
+                if (!IsHttpUrl(destination.Address) && !IsTcpUrl(destination.Address))
                 {
-                    problems.Add($"{key}:Destinations:{id}:Address: '{destination.Address}' is not an absolute http:// or https:// URL");
+                    problems.Add($"{key}:Destinations:{id}:Address: '{destination.Address}' is not an absolute http://, https://, tcp:// or tls:// URL");
                 }
             }
         }
@@ -67,6 +67,10 @@ internal sealed class ReverseProxyConfigValidator(IConfigValidator yarpValidator
             problems.Add($"{key}: {error.Message}");
         }
     }
+
+    /// <summary>A TCP proxy destination; the TCP listener's validator checks host and port.</summary>
+    private static bool IsTcpUrl(string? address) =>
+        Uri.TryCreate(address, UriKind.Absolute, out var uri) && (uri.Scheme == "tcp" || uri.Scheme == "tls");
 
     private static bool IsHttpUrl(string? address) =>
         Uri.TryCreate(address, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);

@@ -5,6 +5,7 @@ using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
+using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -29,6 +30,7 @@ public static class RoutingServiceCollectionExtensions
         endpoints.MapReverseProxy(proxy =>
             {
                 proxy.UseUpstreamStats();
+                proxy.UseCallerIdentity();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseRouter();
                 proxy.UseSessionAffinity();

@@ -5,17 +5,20 @@ using Prometheus;
 namespace ProxyMesh.Proxy.Observability.AccessLog;
 
 /// <summary>
-/// The bounded hand-off between requests and the writer: a request never waits for logging; when the queue is full
-/// its entry is dropped and counted.
+/// The bounded hand-off between requests (and TCP connections) and the writer: a request never waits for logging; when
+/// the queue is full its entry is dropped and counted. Entries are <see cref="AccessLogEntry"/> (HTTP) or
+/// <see cref="TcpAccessLogEntry"/> (TCP).
 /// </summary>
 internal sealed class AccessLogQueue
 {
-    private readonly Channel<AccessLogEntry> _channel;
+    private readonly Channel<object> _channel;
     private readonly Counter _dropped;
+    private readonly bool _enabled;
 
     public AccessLogQueue(IOptions<AccessLogOptions> options, CollectorRegistry registry)
     {
-        _channel = Channel.CreateBounded<AccessLogEntry>(new BoundedChannelOptions(options.Value.QueueCapacity)
+        _enabled = options.Value.Enabled;
+        _channel = Channel.CreateBounded<object>(new BoundedChannelOptions(options.Value.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
@@ -24,9 +27,20 @@ internal sealed class AccessLogQueue
             .CreateCounter("proxymesh_access_log_dropped_total", "Access log entries dropped because the writer fell behind.");
     }
 
-    public ChannelReader<AccessLogEntry> Reader => _channel.Reader;
+    internal ChannelReader<object> Reader => _channel.Reader;
 
-    public void Enqueue(AccessLogEntry entry)
+    internal void Enqueue(AccessLogEntry entry) => TryEnqueue(entry);
+
+    /// <summary>Logs one closed TCP connection, unless the access log is disabled.</summary>
+    public void Enqueue(TcpAccessLogEntry entry)
+    {
+        if (_enabled)
+        {
+            TryEnqueue(entry);
+        }
+    }
+
+    private void TryEnqueue(object entry)
     {
         if (!_channel.Writer.TryWrite(entry))
         {
@@ -34,5 +48,5 @@ internal sealed class AccessLogQueue
         }
     }
 
-    public void Complete() => _channel.Writer.TryComplete();
+    internal void Complete() => _channel.Writer.TryComplete();
 }

@@ -35,7 +35,15 @@ internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOp
     {
         while (queue.Reader.TryRead(out var entry))
         {
-            Write(json, entry);
+            if (entry is AccessLogEntry http)
+            {
+                Write(json, http);
+            }
+            else
+            {
+                Write(json, (TcpAccessLogEntry)entry);
+            }
+
             await json.FlushAsync(cancellationToken);
             json.Reset();
             output.WriteByte((byte)'\n');
@@ -72,6 +80,25 @@ internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOp
         json.WriteString("authority", entry.Authority);
         json.WriteString("listener", entry.Listener);
         json.WriteString("route", entry.Route);
+        json.WriteString("cluster", entry.Cluster);
+        json.WriteEndObject();
+    }
+
+    /// <summary>A TCP connection's line: no method, path or status; <c>protocol</c> is <c>TCP</c>.</summary>
+    internal static void Write(Utf8JsonWriter json, TcpAccessLogEntry entry)
+    {
+        json.WriteStartObject();
+        json.WriteString("start_time", entry.StartTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+        json.WriteString("protocol", "TCP");
+        json.WriteString("response_flags", entry.ResponseFlags);
+        json.WriteString("termination_details", entry.TerminationDetails);
+        json.WriteNumber("bytes_received", entry.BytesReceived);
+        json.WriteNumber("bytes_sent", entry.BytesSent);
+        json.WriteNumber("duration_ms", Math.Round(entry.DurationMilliseconds, 3));
+        json.WriteString("upstream_host", entry.UpstreamHost);
+        json.WriteString("downstream_remote_address", entry.DownstreamRemoteAddress);
+        json.WriteString("peer_identity", entry.Peer);
+        json.WriteString("listener", entry.Listener);
         json.WriteString("cluster", entry.Cluster);
         json.WriteEndObject();
     }

@@ -1,0 +1,28 @@
+namespace ProxyMesh.Proxy.Tcp;
+
+/// <summary>Why the proxy itself closed a connection (rather than either peer).</summary>
+internal enum TcpCloseReason
+{
+    None,
+
+    /// <summary>No byte either way for <c>IdleTimeout</c> (Envoy flag <c>SI</c>).</summary>
+    IdleTimeout,
+
+    /// <summary><c>MaxConnectionDuration</c> reached (Envoy flag <c>DT</c>).</summary>
+    MaxDuration,
+
+    /// <summary>Refused while draining, or still open at the drain deadline.</summary>
+    Drain,
+
+    /// <summary>A network filter returned <see cref="TcpFilterVerdict.Close"/>.</summary>
+    Filter,
+
+    /// <summary>The caller's identity is not in <c>AllowedCallers</c>.</summary>
+    CallerDenied,
+
+    /// <summary>The proxy is shutting down.</summary>
+    Shutdown,
+
+    /// <summary>A peer reset the connection or a write failed.</summary>
+    Error,
+}

@@ -1,0 +1,249 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Observability.AccessLog;
+using ProxyMesh.Proxy.Tls;
+using Yarp.ReverseProxy.Model;
+
+namespace ProxyMesh.Proxy.Tcp;
+
+/// <summary>
+/// Envoy's <c>tcp_proxy</c> on a Kestrel connection: admits the connection (drain, caller identity, the cluster's
+/// max_connections breaker), connects upstream (up to <c>MaxConnectAttempts</c> hosts, before any byte is forwarded),
+/// relays until both sides finish, then records stats and one access log line.
+/// </summary>
+internal sealed partial class TcpProxy(
+    TcpListenerSettings settings,
+    ITcpUpstreamSelector selector,
+    TcpUpstreamConnector connector,
+    TcpDrain drain,
+    TcpProxyStats stats,
+    UpstreamConnectionStats upstreamStats,
+    AccessLogQueue accessLog,
+    TimeProvider time,
+    ILogger<TcpProxy> logger)
+{
+    public async Task HandleAsync(string listenerName, ConnectionContext downstream)
+    {
+        if (settings.For(listenerName) is not { } listener)
+        {
+            downstream.Abort(new ConnectionAbortedException($"listener '{listenerName}' is no longer a TCP listener"));
+            return;
+        }
+
+        var clusterId = listener.Options.Cluster;
+        var series = stats.For(listenerName, clusterId);
+        var log = new Outcome(time.GetUtcNow(), time.GetTimestamp());
+        series.Connections.Inc();
+        series.Active.Inc();
+        try
+        {
+            await ProxyAsync(listener, downstream, series, log);
+        }
+        finally
+        {
+            series.Active.Dec();
+            var duration = time.GetElapsedTime(log.StartTimestamp);
+            series.Length.Observe(duration.TotalSeconds);
+            accessLog.Enqueue(new TcpAccessLogEntry(
+                log.StartTime,
+                duration.TotalMilliseconds,
+                log.BytesReceived,
+                log.BytesSent,
+                log.Flags,
+                Describe(log.Reason),
+                listenerName,
+                clusterId,
+                log.UpstreamHost,
+                downstream.RemoteEndPoint?.ToString(),
+                downstream.Features.Get<PeerIdentityFeature>()?.Identity));
+        }
+    }
+
+    private async Task ProxyAsync(TcpListenerSnapshot listener, ConnectionContext downstream, TcpProxyStats.Series series, Outcome log)
+    {
+        var clusterId = listener.Options.Cluster;
+        if (drain.IsDraining)
+        {
+            series.DrainClosed.Inc();
+            log.Reason = TcpCloseReason.Drain;
+            downstream.Abort(new ConnectionAbortedException("draining"));
+            return;
+        }
+
+        if (listener.AllowedCallers is { } allowed && !allowed.Allows(downstream.Features.Get<PeerIdentityFeature>()?.Identity))
+        {
+            series.CallersDenied.Inc();
+            log.Reason = TcpCloseReason.CallerDenied;
+            downstream.Abort(new ConnectionAbortedException("caller not allowed"));
+            return;
+        }
+
+        using var slot = selector.TryAcquireConnection(clusterId);
+        if (slot is null)
+        {
+            series.Overflow.Inc();
+            log.Flags = "UO";
+            downstream.Abort(new ConnectionAbortedException("max_connections overflow"));
+            return;
+        }
+
+        var shutdown = downstream.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
+        var clusterStats = upstreamStats.For(clusterId);
+        var (upstream, pick) = await ConnectAsync(listener, downstream, series, clusterStats, log, shutdown);
+        if (upstream is null)
+        {
+            downstream.Abort(new ConnectionAbortedException("no upstream connection"));
+            return;
+        }
+
+        log.UpstreamHost = pick!.Address.HostAndPort;
+        var filters = CreateFilters(listener, downstream);
+        using var output = OutputFor(downstream);
+        var relay = new TcpRelay(downstream, output, upstream, filters, listener.Options, series, clusterStats, time, log.StartTimestamp);
+        clusterStats.Active.Inc();
+        try
+        {
+            if (!await relay.RunAsync(drain.DeadlineOf(listener.Name), shutdown))
+            {
+                downstream.Abort(new ConnectionAbortedException("closed by the proxy"));
+            }
+        }
+        finally
+        {
+            clusterStats.Active.Dec();
+            log.Reason = relay.Reason;
+            log.BytesReceived = relay.BytesReceived;
+            log.BytesSent = relay.BytesSent;
+            log.Flags = relay.Reason switch
+            {
+                TcpCloseReason.IdleTimeout => "SI",
+                TcpCloseReason.MaxDuration => "DT",
+                _ => log.Flags,
+            };
+            relay.Dispose();
+            foreach (var filter in filters)
+            {
+                filter.Dispose();
+            }
+
+            await upstream.DisposeAsync();
+        }
+    }
+
+    /// <summary>Up to <c>MaxConnectAttempts</c> connects, each to a host not tried yet while the cluster has one.</summary>
+    private async Task<(TcpUpstreamConnection? Upstream, TcpUpstreamPick? Pick)> ConnectAsync(
+        TcpListenerSnapshot listener,
+        ConnectionContext downstream,
+        TcpProxyStats.Series series,
+        UpstreamConnectionStats.ClusterSeries clusterStats,
+        Outcome log,
+        CancellationToken shutdown)
+    {
+        var clusterId = listener.Options.Cluster;
+        var attempts = listener.Options.MaxConnectAttempts;
+        var tried = new List<DestinationState>(attempts);
+        for (var attempt = 0; attempt < attempts; attempt++)
+        {
+            var pick = selector.Pick(clusterId, downstream, tried);
+            if (pick is null)
+            {
+                if (attempt == 0)
+                {
+                    series.NoneHealthy.Inc();
+                    log.Flags = "UH";
+                }
+
+                break;
+            }
+
+            tried.Add(pick.Destination);
+            clusterStats.Connections.Inc();
+            try
+            {
+                var upstream = await connector.ConnectAsync(clusterId, pick.Address, shutdown);
+                selector.ReportConnect(pick, succeeded: true);
+                return (upstream, pick);
+            }
+            catch (TcpConnectException e)
+            {
+                series.ConnectFailures.Inc();
+                clusterStats.ConnectFailures.Inc();
+                selector.ReportConnect(pick, succeeded: false);
+                log.UpstreamHost = pick.Address.HostAndPort;
+                log.Flags = "UF";
+                LogConnectFailed(listener.Name, clusterId, attempt + 1, attempts, e.Message);
+            }
+            catch (OperationCanceledException)
+            {
+                log.Reason = TcpCloseReason.Shutdown;
+                return (null, null);
+            }
+        }
+
+        if (log.Flags == "UF" && attempts > 1)
+        {
+            series.ConnectAttemptsExceeded.Inc();
+            log.Flags = "UF,URX";
+        }
+
+        return (null, null);
+    }
+
+    private static ITcpFilter[] CreateFilters(TcpListenerSnapshot listener, ConnectionContext downstream)
+    {
+        if (listener.Filters.Length == 0)
+        {
+            return [];
+        }
+
+        var context = new TcpFilterContext(listener.Name, listener.Section, downstream.ConnectionId);
+        var filters = new ITcpFilter[listener.Filters.Length];
+        for (var i = 0; i < filters.Length; i++)
+        {
+            filters[i] = listener.Filters[i].Create(context);
+        }
+
+        return filters;
+    }
+
+    /// <summary>Straight to the client's socket when Kestrel has not wrapped the connection (TLS), so half-close works.</summary>
+    private static DownstreamOutput OutputFor(ConnectionContext downstream) =>
+        downstream.Features.Get<ITlsHandshakeFeature>() is null && downstream.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket
+            ? new DownstreamOutput.Socket(socket)
+            : new DownstreamOutput.Pipe(downstream.Transport.Output);
+
+    private static string? Describe(TcpCloseReason reason) => reason switch
+    {
+        TcpCloseReason.None => null,
+        TcpCloseReason.IdleTimeout => "idle_timeout",
+        TcpCloseReason.MaxDuration => "max_connection_duration",
+        TcpCloseReason.Drain => "drain",
+        TcpCloseReason.Filter => "filter_closed",
+        TcpCloseReason.CallerDenied => "caller_not_allowed",
+        TcpCloseReason.Shutdown => "shutdown",
+        _ => "connection_error",
+    };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "TCP listener {Listener}: connect attempt {Attempt} of {Attempts} to cluster {Cluster} failed: {Reason}")]
+    private partial void LogConnectFailed(string listener, string cluster, int attempt, int attempts, string reason);
+
+    /// <summary>What the access log line of one connection says.</summary>
+    private sealed class Outcome(DateTimeOffset startTime, long startTimestamp)
+    {
+        public DateTimeOffset StartTime { get; } = startTime;
+
+        public long StartTimestamp { get; } = startTimestamp;
+
+        public string Flags { get; set; } = "-";
+
+        public TcpCloseReason Reason { get; set; }
+
+        public string? UpstreamHost { get; set; }
+
+        public long BytesReceived { get; set; }
+
+        public long BytesSent { get; set; }
+    }
+}
