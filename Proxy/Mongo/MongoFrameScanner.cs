@@ -27,7 +27,7 @@ internal enum ScanResult
 /// fixed fields, BSON keys up to 32 bytes, a collection name and a comment of bounded size) and skips everything else by count, so it never
 /// holds a frame, however large. BSON is read as far as needed: the command name (first key), its collection, a
 /// find's <c>filter._id</c> shape, <c>comment</c>, <c>maxTimeMS</c>; in replies <c>ok</c>, <c>code</c>,
-/// <c>cursor.id</c> and the batch's length and size. Document sequences (OP_MSG kind 1), OP_COMPRESSED payloads and
+/// <c>cursor.id</c> and the batch length. Document sequences (OP_MSG kind 1), OP_COMPRESSED payloads and
 /// legacy insert/update/delete bodies are skipped whole. Every length is checked against its container, so garbage
 /// is detected rather than followed.
 /// </summary>
@@ -73,7 +73,9 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
     private Stage _afterDocument;
     private int _bodyEnd;
     private bool _bodySeen;
-    private bool _enter;
+
+    /// <summary>Whether the document or array whose length is being read is entered (else skipped).</summary>
+    private bool _enterValue;
     private int _collectionLength;
     private int _commentLength;
 
@@ -730,7 +732,7 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
                 _documentContext = enter ? ChildOf(context) : context;
                 _capture = enter ? Capture.None : _capture;
                 _stage = Stage.ValueLength;
-                _enter = enter;
+                _enterValue = enter;
                 break;
             case BsonType.Regex:
                 _stage = Stage.RegexPattern;
@@ -762,7 +764,7 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
                 {
                     Fail();
                 }
-                else if (_enter && _depth < MaxDepth)
+                else if (_enterValue && _depth < MaxDepth)
                 {
                     Push(_documentContext, _offset - 4 + length);
                 }
