@@ -92,36 +92,56 @@ internal sealed class RecordingTap : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Relays one direction until its source ends (FIN or reset), recording every byte; when the receiver has gone,
+    /// keeps draining and recording, so the recording is what the source sent. Ends by passing the FIN on.
+    /// </summary>
     private async Task PumpAsync(Socket from, Socket to, MemoryStream record)
     {
         var buffer = new byte[16 * 1024];
-        try
+        var sending = true;
+        while (true)
         {
-            while (true)
+            int read;
+            try
             {
-                var read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
-                if (read == 0)
-                {
-                    break;
-                }
+                read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+            }
+            catch (SocketException)
+            {
+                break;
+            }
 
-                lock (record)
-                {
-                    record.Write(buffer, 0, read);
-                }
+            if (read == 0)
+            {
+                break;
+            }
 
-                var sent = 0;
-                while (sent < read)
+            lock (record)
+            {
+                record.Write(buffer, 0, read);
+            }
+
+            try
+            {
+                for (var sent = 0; sending && sent < read;)
                 {
                     sent += await to.SendAsync(buffer.AsMemory(sent, read - sent), SocketFlags.None, _stop.Token);
                 }
             }
+            catch (SocketException)
+            {
+                sending = false;
+            }
+        }
 
+        try
+        {
             to.Shutdown(SocketShutdown.Send);
         }
         catch (SocketException)
         {
-            // The other side went away: the relay ends.
+            // Already closed by its peer.
         }
     }
 

@@ -383,6 +383,15 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
                     break;
                 }
 
+                if (_contexts[_depth - 1] == Context.Batch && _carried == 0)
+                {
+                    SkipBatchDocuments(ref input);
+                    if (_stage != Stage.ElementType || input.IsEmpty)
+                    {
+                        break;
+                    }
+                }
+
                 if (TryTake(ref input, 1, out value))
                 {
                     ElementType(value[0]);
@@ -740,6 +749,45 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
             default:
                 Fail();
                 break;
+        }
+    }
+
+    /// <summary>
+    /// The hot path of large replies: counts and skips the documents of a cursor batch while each one's header
+    /// (type, index key, length) lies whole in the buffer, without a state change per element. Stops, leaving the
+    /// general path to carry on, at the batch's end, at a header split across buffers, or at anything unusual.
+    /// </summary>
+    private void SkipBatchDocuments(ref ReadOnlySpan<byte> input)
+    {
+        var end = _ends[_depth - 1] - 1;
+        while (input.Length >= 7 && input[0] == BsonType.Document)
+        {
+            var nul = input[1..Math.Min(input.Length, 1 + KeyLimit)].IndexOf((byte)0);
+            var header = 1 + nul + 1 + 4;
+            if (nul < 0 || header > input.Length || header > end - _offset)
+            {
+                return;
+            }
+
+            var length = BinaryPrimitives.ReadInt32LittleEndian(input[(header - 4)..]);
+            if (length < 5 || length - 4 > end - _offset - header)
+            {
+                Fail();
+                return;
+            }
+
+            Documents++;
+            var whole = header + length - 4;
+            if (whole > input.Length)
+            {
+                _offset += input.Length;
+                SkipThen(whole - input.Length, Stage.ElementType);
+                input = default;
+                return;
+            }
+
+            _offset += whole;
+            input = input[whole..];
         }
     }
 
