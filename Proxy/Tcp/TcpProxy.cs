@@ -164,6 +164,7 @@ internal sealed partial class TcpProxy(
             {
                 var upstream = await connector.ConnectAsync(clusterId, pick.Address, shutdown);
                 selector.ReportConnect(pick, succeeded: true);
+                log.Flags = "-"; // An earlier failed attempt is in the stats; this connection was served.
                 return (upstream, pick);
             }
             catch (TcpConnectException e)

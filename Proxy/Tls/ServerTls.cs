@@ -18,13 +18,16 @@ internal static class ServerTls
 {
     /// <summary>Adds TLS to a listener's connection pipeline; call after middleware that must see every connection.</summary>
     /// <param name="applicationProtocols">ALPN protocols to offer (HTTP listeners); null for a TCP listener.</param>
-    /// <exception cref="InvalidConfigurationException">A certificate or CA file cannot be loaded.</exception>
+    /// <remarks>
+    /// Certificates are loaded at the first handshake: Kestrel is configured before the configuration gate has
+    /// validated anything, and the gate reports every bad file with its key (and stops start-up) before any connection.
+    /// </remarks>
     public static void Use(ListenOptions listenOptions, ProxyListenerOptions listener, string key, List<SslApplicationProtocol>? applicationProtocols)
     {
-        var handshake = Build(listener, key, applicationProtocols);
+        var handshake = new Lazy<Handshake>(() => Build(listener, key, applicationProtocols));
         listenOptions.UseHttps(new TlsHandshakeCallbackOptions
         {
-            OnConnection = context => ValueTask.FromResult(handshake.For(context.ClientHelloInfo.ServerName)),
+            OnConnection = context => ValueTask.FromResult(handshake.Value.For(context.ClientHelloInfo.ServerName)),
         });
         listenOptions.Use(next => connection =>
         {

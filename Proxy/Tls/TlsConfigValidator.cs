@@ -33,6 +33,13 @@ internal sealed class TlsConfigValidator : ClusterPolicyValidator<UpstreamTlsOpt
 
     private static void ValidateListener(ProxyListenerOptions listener, string key, List<string> problems)
     {
+        // A missing file is reported by ProxyMeshOptionsValidator; one that exists must load.
+        if (listener.Certificate is { Path.Length: > 0 } defaultCertificate && File.Exists(defaultCertificate.Path)
+            && (defaultCertificate.KeyPath is null || File.Exists(defaultCertificate.KeyPath)))
+        {
+            CertificateFiles.TryLoad(() => CertificateFiles.Load(defaultCertificate).Dispose(), $"{key}:Certificate", problems);
+        }
+
         for (var i = 0; i < listener.Certificates.Count; i++)
         {
             var certificate = listener.Certificates[i];
