@@ -9,6 +9,7 @@ using ProxyMesh.Proxy.Grpc.Web;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
+using ProxyMesh.Proxy.Mongo;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Routing;
@@ -38,6 +39,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshClusterContexts();
         builder.Services.AddProxyMeshTls();
         builder.Services.AddProxyMeshTcp();
+        builder.Services.AddProxyMeshMongo();
         builder.Services.AddProxyMeshAdmin();
         builder.Services.AddProxyMeshCors(configuration);
         builder.Services.AddProxyMeshGrpcWeb();

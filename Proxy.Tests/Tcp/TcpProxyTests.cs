@@ -328,7 +328,7 @@ public sealed class TcpProxyTests
         var error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => RunningProxy.StartAsync(bad, services => services.AddSingleton<ITcpFilterFactory>(filters)));
         var problems = string.Join("\n", error.Problems);
         Assert.Contains("ProxyMesh:Listeners:db:Cluster: there is no cluster named 'missing'", problems, StringComparison.Ordinal);
-        Assert.Contains("ProxyMesh:Listeners:db:Filters: unknown filter 'Nope' (known: Record)", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:Listeners:db:Filters: unknown filter 'Nope' (known: Mongo, Record)", problems, StringComparison.Ordinal);
         Assert.Contains("ProxyMesh:Listeners:db:Record:CloseOn: must not be empty", problems, StringComparison.Ordinal);
         Assert.Contains("ProxyMesh:Listeners:db:MaxConnectAttempts: must be 1 or more", problems, StringComparison.Ordinal);
         Assert.Contains("ProxyMesh:Listeners:db:IdleTimeout: must not be negative", problems, StringComparison.Ordinal);

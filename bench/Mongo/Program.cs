@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(ProxyMesh.Bench.Mongo.FilterBenchmarks).Assembly).Run(args);
