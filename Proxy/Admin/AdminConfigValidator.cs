@@ -80,9 +80,10 @@ internal sealed class AdminConfigValidator : IConfigurationValidator
                 }
 
                 adminAddresses ??= AddressesOf(admin);
-                var targetsAdmin = uri.IsLoopback
-                    ? admin.IsLoopback || admin.IsAnyAddress
-                    : IPAddress.TryParse(uri.IdnHost, out var ip) && adminAddresses.Contains(ip);
+                var ip = IPAddress.TryParse(uri.IdnHost, out var parsed) ? parsed : null;
+                var targetsAdmin = uri.IsLoopback || IsUnspecified(ip) // connecting to 0.0.0.0 or :: reaches this machine
+                    ? admin.IsLoopback || admin.IsAnyAddress || IsUnspecified(admin.IPAddress)
+                    : ip is not null && adminAddresses.Contains(ip);
                 if (targetsAdmin)
                 {
                     problems.Add($"{destination.Path}:Address: '{uri}' is this sidecar's admin listener ({Prefix}:Url '{admin.Host}:{admin.Port}'); "
@@ -93,6 +94,8 @@ internal sealed class AdminConfigValidator : IConfigurationValidator
         }
     }
 
+    private static bool IsUnspecified(IPAddress? ip) => ip is not null && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any));
+
     /// <summary>The IP addresses the admin listener answers on: its own, or every local one for a wildcard.</summary>
     private static HashSet<IPAddress> AddressesOf(ListenerAddress admin)
     {
@@ -102,10 +105,8 @@ internal sealed class AdminConfigValidator : IConfigurationValidator
             addresses.Add(ip);
         }
 
-        if (admin.IsAnyAddress || (admin.IPAddress is { } any && (any.Equals(IPAddress.Any) || any.Equals(IPAddress.IPv6Any))))
+        if (admin.IsAnyAddress || IsUnspecified(admin.IPAddress))
         {
-            addresses.Add(IPAddress.Any);
-            addresses.Add(IPAddress.IPv6Any);
             foreach (var network in NetworkInterface.GetAllNetworkInterfaces())
             {
                 foreach (var unicast in network.GetIPProperties().UnicastAddresses)
