@@ -35,7 +35,10 @@ public sealed class TerminalProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static TerminalProcess Start(string workingDirectory, string program, params string[] args)
+    public static TerminalProcess Start(string workingDirectory, string program, params string[] args) =>
+        Start(workingDirectory, new Dictionary<string, string>(), program, args);
+
+    public static TerminalProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, string program, params string[] args)
     {
         var start = new ProcessStartInfo("setsid")
         {
@@ -51,6 +54,11 @@ public sealed class TerminalProcess : IAsyncDisposable
         }
 
         start.Environment.Remove("ASPNETCORE_URLS");
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
         // setsid runs the program in place (this child is not a group leader), so its pid is the new group's id.
         return new TerminalProcess(Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start"));
     }
