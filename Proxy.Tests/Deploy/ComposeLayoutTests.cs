@@ -111,6 +111,17 @@ public sealed class ComposeLayoutTests
     }
 
     [Fact]
+    public async Task The_configuration_check_used_here_reports_what_would_stop_the_proxy()
+    {
+        var broken = SidecarJson();
+        broken["ProxyMesh"]!["Admin"]!.AsObject().Remove("AllowNonLoopback");
+        broken["ReverseProxy"]!["Routes"]!["to-users"]!["ClusterId"] = "user";
+        var problems = await SidecarConfigCheck.ProblemsAsync(broken.ToJsonString(), new Dictionary<string, string>());
+        Assert.Contains(problems, p => p.StartsWith("ProxyMesh:Admin:Url:", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ReverseProxy:Routes:to-users:ClusterId: there is no cluster named 'user'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Steady_traffic_runs_in_the_callers_namespace_and_calls_its_egress()
     {
         var egress = new Uri(SidecarJson().Text("ProxyMesh.Listeners.egress.Url"));
