@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration.Memory;
 using ProxyMesh.Proxy.Admin;
 using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Configuration;
@@ -21,6 +22,18 @@ namespace ProxyMesh.Proxy;
 /// <summary>Composes the sidecar: one <c>Add…</c> per capability, then its middleware and endpoints.</summary>
 public static class ProxyMeshApplication
 {
+    /// <summary>
+    /// Lowest-priority defaults, in code rather than an embedded appsettings.json so that nothing (least of all a route)
+    /// is inherited by a deployment's own configuration: the framework logs warnings and up, log lines carry scopes.
+    /// </summary>
+    private static readonly Dictionary<string, string?> LoggingDefaults = new()
+    {
+        ["Logging:LogLevel:Default"] = "Information",
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        ["Logging:LogLevel:Yarp"] = "Warning",
+        ["Logging:Console:FormatterOptions:IncludeScopes"] = "true",
+    };
+
     /// <param name="args">Command-line arguments.</param>
     /// <param name="contentRoot">Where appsettings.json is read from; the current directory by default.</param>
     /// <param name="replaceServices">Swaps in services such as a fake <see cref="TimeProvider"/>, as tests do.</param>
@@ -64,7 +77,9 @@ public static class ProxyMeshApplication
     {
         try
         {
-            return WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
+            var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
+            builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
+            return builder;
         }
         catch (InvalidDataException e) when (e.InnerException is FormatException)
         {

@@ -4,7 +4,7 @@ namespace ProxyMesh.Discovery.Configuration;
 public sealed class DiscoveryOptions
 {
     public const string SectionName = "Discovery";
-    public const string DefaultUrl = "http://127.0.0.1:8080";
+    public const string DefaultUrl = "http://127.0.0.1:9800";
 
     /// <summary>The listen address, for the API, <c>/ready</c> and <c>/metrics</c>.</summary>
     public string Url { get; init; } = DefaultUrl;

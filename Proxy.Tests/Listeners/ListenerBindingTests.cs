@@ -72,7 +72,7 @@ public sealed class ListenerBindingTests : IAsyncLifetime
         using var egress = Clients.Http1(_proxy.Egress);
         using var admin = Clients.Http1(_proxy.Admin);
         Assert.Equal(HttpStatusCode.NotFound, await StatusOf(egress, "/config_dump", "unknown-service"));
-        Assert.Equal(HttpStatusCode.NotFound, await StatusOf(admin, "/shared/x", "somewhere"));
+        Assert.Equal(HttpStatusCode.NotFound, await StatusOf(admin, "/shared/x", "localhost"));
         Assert.Equal(HttpStatusCode.OK, await StatusOf(admin, "/ready", "localhost"));
     }
 

@@ -1,0 +1,3 @@
+using ProxyMesh.Demo;
+
+return await MeshDemo.RunAsync(args);
