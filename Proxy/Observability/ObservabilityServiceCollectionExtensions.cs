@@ -42,7 +42,6 @@ public static class ObservabilityServiceCollectionExtensions
         services.AddSingleton<DownstreamStats>();
         services.AddSingleton<UpstreamStats>();
         services.AddSingleton<UpstreamConnectionStats>();
-        services.AddSingleton<IForwarderHttpClientFactory, InstrumentedForwarderHttpClientFactory>();
         return services;
     }
 
@@ -59,10 +58,10 @@ public static class ObservabilityServiceCollectionExtensions
         return app;
     }
 
-    /// <summary>The proxy pipeline's first step: upstream request stats per cluster and route.</summary>
-    public static IReverseProxyApplicationBuilder UseUpstreamStats(this IReverseProxyApplicationBuilder proxy)
+    /// <summary>The proxy pipeline's first step: the mesh attributes and the upstream outcome on the request's span.</summary>
+    public static IReverseProxyApplicationBuilder UseUpstreamSpans(this IReverseProxyApplicationBuilder proxy)
     {
-        proxy.UseMiddleware<UpstreamStatsMiddleware>();
+        proxy.UseMiddleware<UpstreamSpanMiddleware>();
         return proxy;
     }
 
