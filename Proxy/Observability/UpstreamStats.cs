@@ -8,7 +8,8 @@ namespace ProxyMesh.Proxy.Observability;
 /// <summary>
 /// Per cluster and route, per upstream attempt as Envoy counts them (a request retried once is two attempts):
 /// <c>upstream_rq_total</c> / <c>upstream_rq_&lt;code&gt;</c> by the upstream's response code, or the code Envoy charges
-/// when none arrived (504 for a timeout, 503 for a connect failure or reset); <c>upstream_rq_time</c>;
+/// when none arrived (504 for a timeout, 502 for a connect failure or reset, 499 for a client that went away);
+/// <c>upstream_rq_time</c>;
 /// <c>upstream_rq_timeout</c> (route timeout or gRPC deadline, before or after headers) and
 /// <c>upstream_rq_per_try_timeout</c>. Local replies are no upstream requests: a cluster without an available host counts
 /// <c>upstream_cx_none_healthy</c>, a circuit-breaker refusal its overflow counter, and neither a response code.
@@ -68,7 +69,7 @@ public sealed class UpstreamStats
     {
         switch (outcome)
         {
-            case AttemptOutcome.None or AttemptOutcome.Overflow or AttemptOutcome.ClientCancelled or AttemptOutcome.ProxyError:
+            case AttemptOutcome.None or AttemptOutcome.Overflow or AttemptOutcome.ProxyError:
                 return;
             case AttemptOutcome.NoHealthyUpstream:
                 series.NoneHealthy.Inc();
@@ -90,14 +91,19 @@ public sealed class UpstreamStats
         }
     }
 
-    /// <summary>The upstream's code when it answered before failing; otherwise Envoy's charge: 504 for timeouts, 503 for failures.</summary>
+    /// <summary>
+    /// The upstream's code when it answered before failing; otherwise the code of the proxy's answer: 504 for timeouts,
+    /// 502 for connect failures and resets (Envoy charges 503 and answers it; this proxy answers 502), and 499 (Envoy's
+    /// code for a cancelled call) when the client went away first.
+    /// </summary>
     private static int ChargedCode(AttemptOutcome outcome, int upstreamStatusCode) =>
         outcome switch
         {
             AttemptOutcome.PerTryTimeout or AttemptOutcome.Timeout => StatusCodes.Status504GatewayTimeout,
             _ when upstreamStatusCode > 0 => upstreamStatusCode,
             AttemptOutcome.StreamIdleTimeout => StatusCodes.Status504GatewayTimeout,
-            _ => StatusCodes.Status503ServiceUnavailable,
+            AttemptOutcome.ClientCancelled => StatusCodes.Status499ClientClosedRequest,
+            _ => StatusCodes.Status502BadGateway,
         };
 
     /// <summary>The series of one cluster and route.</summary>

@@ -84,7 +84,8 @@ internal sealed class LocalReply
         response.StatusCode = StatusCode;
         response.ContentType = "text/plain";
         response.ContentLength = _body.Length;
-        return response.Body.WriteAsync(_body, context.RequestAborted).AsTask();
+        // Not the request's lifetime token: under the router it is the attempt's, already cancelled when a deadline is answered.
+        return response.Body.WriteAsync(_body, CancellationToken.None).AsTask();
     }
 
     private static bool IsGrpc(HttpRequest request) =>

@@ -62,7 +62,8 @@ internal sealed class AttemptTransformProvider(TimeProvider time) : ITransformPr
                 return ValueTask.CompletedTask;
             }
 
-            return IsStreaming(attempt, response, status, grpcStatus) ? new ValueTask(transform.HttpContext.Response.StartAsync()) : ValueTask.CompletedTask;
+            // A flush, not just StartAsync: Kestrel sends the headers of a started response with its first write or flush.
+            return IsStreaming(attempt, response, status, grpcStatus) ? new ValueTask(transform.HttpContext.Response.Body.FlushAsync()) : ValueTask.CompletedTask;
         });
     }
 
