@@ -111,6 +111,33 @@ public sealed class GrpcJsInteropTests(NodeGrpc node) : IClassFixture<NodeGrpc>,
     }
 
     [Fact]
+    public async Task A_stream_idle_longer_than_the_stream_idle_timeout_is_reset()
+    {
+        await using var idle = await RunningProxy.StartAsync(new ProxyConfig()
+            .Cluster("node", node.ServerAddress, http2: true).Route("node", "node")
+            .ClusterPolicy("node", "Timeouts", new JsonObject { ["StreamIdle"] = "00:00:01" }));
+        var result = await CallAsync(new { method = "serverStream", message = "m", count = 3, delayMs = 5000 }, idle);
+        Assert.NotEqual(0, result.Code);
+        Assert.Single(result.Replies);
+        Assert.True(result.ElapsedMs < 5000, $"ended after {result.ElapsedMs} ms");
+    }
+
+    [Fact]
+    public async Task A_malformed_grpc_timeout_is_answered_internal_as_grpc_servers_do_without_reaching_the_upstream()
+    {
+        using var client = Clients.H2c(_proxy.Ingress);
+        using var request = client.Request(HttpMethod.Post, "/proxymesh.test.Echo/Unary");
+        request.Content = new ByteArrayContent([0, 0, 0, 0, 0]);
+        request.Content.Headers.ContentType = new("application/grpc");
+        request.Headers.TryAddWithoutValidation("grpc-timeout", "soon");
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("13", Assert.Single(response.Headers.GetValues("grpc-status")));
+        Assert.Equal("malformed grpc-timeout header", Assert.Single(response.Headers.GetValues("grpc-message")));
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
     public async Task Grpc_requests_go_upstream_with_te_trailers_even_when_the_caller_sent_none()
     {
         string? te = null;
