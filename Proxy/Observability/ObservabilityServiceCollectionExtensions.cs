@@ -4,7 +4,6 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability.AccessLog;
 using ProxyMesh.Proxy.Observability.Tracing;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace ProxyMesh.Proxy.Observability;
