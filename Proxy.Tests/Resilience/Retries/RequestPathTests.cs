@@ -18,6 +18,7 @@ public sealed class RequestPathTests : IAsyncLifetime
     private const string Body = "service is down"; // 15 bytes
     private readonly string _log = Path.Combine(Path.GetTempPath(), "proxymesh-tests", $"{Guid.NewGuid():N}.log");
     private readonly TaskCompletionSource _bodyRequestArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _firstEvent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Backend _http1 = null!;
     private Backend _http2 = null!;
 
@@ -62,6 +63,12 @@ public sealed class RequestPathTests : IAsyncLifetime
                 await response.WriteAsync("the first part of a body that never ends");
                 await response.Body.FlushAsync();
                 await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                break;
+            case "/events":
+                response.ContentType = "text/event-stream";
+                await response.Body.FlushAsync();
+                await _firstEvent.Task.WaitAsync(context.RequestAborted);
+                await response.WriteAsync("data: first\n\n");
                 break;
             case "/slow":
                 await Task.Delay(Timeout.Infinite, context.RequestAborted);
@@ -222,6 +229,45 @@ public sealed class RequestPathTests : IAsyncLifetime
         using var response = await client.PostAsync("/body", content);
         Assert.Equal("20000", await response.Content.ReadAsStringAsync());
         Assert.True(content.UpstreamSawTheRequestFirst, "the upstream saw the request only after the whole body was read");
+    }
+
+    [Fact]
+    public async Task Event_stream_headers_reach_the_client_before_the_first_event()
+    {
+        await using var proxy = await ProxyAsync();
+        using var client = Clients.Http1(proxy.Ingress);
+        using var response = await client.GetAsync("/events", HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        _firstEvent.TrySetResult();
+        Assert.Equal("data: first\n\n", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_connect_abandoned_by_a_cancelled_request_gives_its_pending_slot_back()
+    {
+        await using var gated = await GatedBackend.StartAsync();
+        var config = new ProxyConfig().Cluster("app", gated.Address).Route("app", "app")
+            .ClusterPolicy("app", "CircuitBreakers", new JsonObject { ["MaxConnections"] = 1, ["MaxPendingRequests"] = 1 })
+            .ClusterPolicy("app", "Timeouts", new JsonObject { ["Connect"] = "00:00:01" });
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var holder = Clients.Http1(proxy.Ingress);
+        var held = holder.GetAsync("/hold");
+        await gated.WaitForHeldAsync(1);
+
+        using (var waiter = Clients.Http1(proxy.Ingress))
+        using (var cancel = new CancellationTokenSource())
+        {
+            var waiting = waiter.GetAsync("/hold", cancel.Token);
+            await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_pending_active", "cluster=\"app\"", 1);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        }
+
+        // The handler finishes the abandoned connect on its own; its wait for a slot ends within the connect timeout.
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_pending_active", "cluster=\"app\"", 0);
+        Assert.False(held.IsCompleted);
+        gated.Open();
+        Assert.Equal(HttpStatusCode.OK, (await held).StatusCode);
     }
 
     /// <summary>A 20 000-byte body with a Content-Length whose second half is sent only once the upstream has the request.</summary>
