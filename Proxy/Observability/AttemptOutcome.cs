@@ -58,7 +58,7 @@ public enum AttemptOutcome : byte
     ProxyError,
 }
 
-/// <summary>What every reader derives from an <see cref="AttemptOutcome"/>, in one table.</summary>
+/// <summary>Envoy's access-log response flag of each <see cref="AttemptOutcome"/>, in one table.</summary>
 public static class AttemptOutcomes
 {
     private static readonly string[] Flags =
@@ -68,12 +68,6 @@ public static class AttemptOutcomes
 
     /// <summary>Envoy's access-log response flag of the outcome, <c>-</c> for an ordinary upstream response.</summary>
     public static string Flag(AttemptOutcome outcome) => Flags[(int)outcome];
-
-    /// <summary>The proxy answered itself: no host saw the request, and no upstream response code is counted.</summary>
-    public static bool IsLocalReply(AttemptOutcome outcome) => outcome is AttemptOutcome.Overflow or AttemptOutcome.NoHealthyUpstream;
-
-    /// <summary>An upstream response arrived (its headers at least).</summary>
-    public static bool IsResponse(AttemptOutcome outcome) => outcome is AttemptOutcome.Success or AttemptOutcome.UpstreamError or AttemptOutcome.UpstreamGatewayError;
 }
 
 /// <summary>A request's upstream attempts as the proxy ran them, set by the router; describes the latest attempt.</summary>

@@ -38,9 +38,6 @@ internal sealed class UpstreamAttempt(
     /// <summary>When the gRPC deadline expires, by the router's clock; null without one.</summary>
     public long? GrpcDeadline { get; init; }
 
-    /// <summary>Cancelled when the route timeout or gRPC deadline expires (or the client goes away); null without one.</summary>
-    public CancellationTokenSource? Deadline { get; init; }
-
     public int Attempts { get; private set; }
 
     public int Retries => Attempts - 1;

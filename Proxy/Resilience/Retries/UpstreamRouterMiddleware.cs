@@ -82,7 +82,6 @@ internal sealed class UpstreamRouterMiddleware(
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, budget, clusterId, retryStats.For(clusterId))
         {
             IsGrpc = isGrpc,
-            Deadline = route,
             GrpcDeadline = isGrpc && deadline is { } grpcDeadline ? time.GetTimestamp() + (long)(grpcDeadline.TotalSeconds * time.TimestampFrequency) : null,
         };
         context.Features.Set<IHttpRequestLifetimeFeature>(attempt);
