@@ -72,6 +72,7 @@ public sealed class ClusterContextTests : IAsyncLifetime
         Assert.True(proxy.Services.GetRequiredService<IProxyStateLookup>().TryGetCluster("app", out var cluster));
         Assert.True(proxy.Services.GetRequiredService<IProxyStateLookup>().TryGetRoute("app", out var route));
         var host = cluster.Destinations.Values.First();
+        var upstreamStats = proxy.Services.GetRequiredService<ProxyMesh.Proxy.Observability.UpstreamStats>();
 
         void UseOnce()
         {
@@ -84,7 +85,7 @@ public sealed class ClusterContextTests : IAsyncLifetime
             context.RateLimitFor(route.Config)?.TryAcquire();
             context.BeforePick();
             context.PickHost();
-            context.UpstreamStats.Route(route.Config).Record(200, 0.001, Yarp.ReverseProxy.Forwarder.ForwarderError.None);
+            upstreamStats.RecordAttempt(context.UpstreamStats.Route(route.Config), ProxyMesh.Proxy.Observability.AttemptOutcome.Success, 200, 0.001, null);
             context.RecordOutcome(host, UpstreamOutcome.Success);
         }
 

@@ -39,7 +39,10 @@ public sealed class StatsTests : IAsyncLifetime
             .Route("slow", "impatient", path: "/slow");
 
         // Only the slow route's cluster is impatient: a first request on a cold proxy may take longer than that.
-        config.Clusters["impatient"]!["HttpRequest"] = new JsonObject { ["ActivityTimeout"] = "00:00:00.300" };
+        config.Root["ProxyMesh"]!["Clusters"] = new JsonObject
+        {
+            ["impatient"] = new JsonObject { ["Timeouts"] = new JsonObject { ["Route"] = "00:00:00.300" } },
+        };
         config.Routes["app"]!["Transforms"] = new JsonArray(new JsonObject { ["PathPattern"] = "/{**rest}" });
 
         // One attempt per request, so that every upstream outcome shows once (retries have their own tests).

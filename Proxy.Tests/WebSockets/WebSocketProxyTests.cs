@@ -69,6 +69,55 @@ public sealed class WebSocketProxyTests : IAsyncLifetime
         await AssertEchoesAsync(socket);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_websocket_outlives_the_route_timeout_and_ends_after_the_stream_idle_timeout(bool http2)
+    {
+        var config = new ProxyConfig().Cluster("ws", _upstream.Address).Route("ws", "ws");
+        config.Root["ProxyMesh"]!["Defaults"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["Timeouts"] = new System.Text.Json.Nodes.JsonObject { ["Route"] = "00:00:00.300", ["StreamIdle"] = "00:00:02" },
+        };
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var socket = new ClientWebSocket();
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
+        if (http2)
+        {
+            socket.Options.HttpVersion = HttpVersion.Version20;
+            socket.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        await socket.ConnectAsync(new UriBuilder(proxy.Ingress) { Scheme = "ws", Path = "/chat" }.Uri, invoker, CancellationToken.None);
+        await EchoAsync(socket, "before");
+
+        // Quiet for longer than the route timeout, within the idle timeout: the socket lives on.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await EchoAsync(socket, "after");
+
+        // Quiet for longer than the idle timeout: the proxy ends it.
+        var ended = false;
+        try
+        {
+            var received = await socket.ReceiveAsync(new byte[16], CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+            ended = received.MessageType == WebSocketMessageType.Close;
+        }
+        catch (WebSocketException)
+        {
+            ended = true;
+        }
+
+        Assert.True(ended, "the idle websocket was not ended");
+    }
+
+    private static async Task EchoAsync(ClientWebSocket socket, string text)
+    {
+        await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        var buffer = new byte[64];
+        var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+        Assert.Equal(text, Encoding.UTF8.GetString(buffer, 0, result.Count));
+    }
+
     private Uri WebSocketUri() => new UriBuilder(_proxy.Ingress) { Scheme = "ws", Path = "/chat" }.Uri;
 
     private static async Task AssertEchoesAsync(ClientWebSocket socket)

@@ -79,6 +79,7 @@ public sealed class ClusterContext
         Health = services.Traffic.For(id);
         _healthStats = services.HealthStats;
         UpstreamStats = services.UpstreamStats.For(id);
+        RetryStats = services.RetryStats.For(id);
         _connectionStats = services.ConnectionStats;
         var rateLimits = services.RateLimits;
         var rateLimit = RateLimit;
@@ -120,6 +121,9 @@ public sealed class ClusterContext
 
     /// <summary>Upstream request series (<c>proxymesh_upstream_rq_*</c>).</summary>
     public UpstreamStats.ClusterSeries UpstreamStats { get; }
+
+    /// <summary>Retry series (<c>proxymesh_retry_*</c>, <c>upstream_rq_retry*</c>).</summary>
+    public RetryStats.Series RetryStats { get; }
 
     /// <summary>Upstream connection series (<c>proxymesh_upstream_cx_*</c>), for listeners that open their own connections.</summary>
     public UpstreamConnectionStats.ClusterSeries ConnectionStats => _connectionSeries ??= _connectionStats.For(ClusterId);

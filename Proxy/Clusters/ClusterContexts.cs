@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Resilience.Retries;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using ProxyMesh.Proxy.Observability;
@@ -113,6 +114,8 @@ internal sealed class ClusterServices(IServiceProvider services, ClusterPolicies
     public LocalRateLimits RateLimits { get; } = services.GetRequiredService<LocalRateLimits>();
 
     public UpstreamStats UpstreamStats { get; } = services.GetRequiredService<UpstreamStats>();
+
+    public RetryStats RetryStats { get; } = services.GetRequiredService<RetryStats>();
 
     public UpstreamConnectionStats ConnectionStats { get; } = services.GetRequiredService<UpstreamConnectionStats>();
 

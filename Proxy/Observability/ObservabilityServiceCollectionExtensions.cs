@@ -4,7 +4,6 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability.AccessLog;
 using ProxyMesh.Proxy.Observability.Tracing;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace ProxyMesh.Proxy.Observability;
@@ -42,7 +41,6 @@ public static class ObservabilityServiceCollectionExtensions
         services.AddSingleton<DownstreamStats>();
         services.AddSingleton<UpstreamStats>();
         services.AddSingleton<UpstreamConnectionStats>();
-        services.AddSingleton<IForwarderHttpClientFactory, InstrumentedForwarderHttpClientFactory>();
         return services;
     }
 
@@ -59,10 +57,10 @@ public static class ObservabilityServiceCollectionExtensions
         return app;
     }
 
-    /// <summary>The proxy pipeline's first step: upstream request stats per cluster and route.</summary>
-    public static IReverseProxyApplicationBuilder UseUpstreamStats(this IReverseProxyApplicationBuilder proxy)
+    /// <summary>The proxy pipeline's first step: the mesh attributes and the upstream outcome on the request's span.</summary>
+    public static IReverseProxyApplicationBuilder UseUpstreamSpans(this IReverseProxyApplicationBuilder proxy)
     {
-        proxy.UseMiddleware<UpstreamStatsMiddleware>();
+        proxy.UseMiddleware<UpstreamSpanMiddleware>();
         return proxy;
     }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Observability.AccessLog;
 
 namespace ProxyMesh.Proxy.Resilience;
@@ -31,6 +32,12 @@ internal sealed class LocalReply
     /// <summary>503 <c>no healthy upstream</c>, gRPC UNAVAILABLE (14): the cluster had no available host (flag <c>UH</c>).</summary>
     public static LocalReply NoHealthyUpstream { get; } = new(StatusCodes.Status503ServiceUnavailable, 14, "no healthy upstream", ResponseFlagFeature.NoHealthyUpstream);
 
+    /// <summary>504 <c>upstream request timeout</c>, gRPC DEADLINE_EXCEEDED (4): the route timeout or gRPC deadline expired before response headers (flag <c>UT</c>).</summary>
+    public static LocalReply UpstreamTimeout { get; } = new(StatusCodes.Status504GatewayTimeout, 4, "upstream request timeout", ResponseFlagFeature.UpstreamTimeout);
+
+    /// <summary>gRPC INTERNAL (13), as gRPC servers answer it: the caller's <c>grpc-timeout</c> is malformed (flag <c>DPE</c>).</summary>
+    public static LocalReply MalformedGrpcTimeout { get; } = new(StatusCodes.Status400BadRequest, 13, "malformed grpc-timeout header", ResponseFlagFeature.DownstreamProtocolError);
+
     public int StatusCode { get; }
 
     public string GrpcStatus { get; }
@@ -42,12 +49,18 @@ internal sealed class LocalReply
     /// <summary>A header set to <c>true</c> on the reply, if any.</summary>
     public string? Header { get; }
 
-    /// <summary>Writes the reply; the response must not have started. <paramref name="retryAfterSeconds"/> &gt; 0 adds <c>retry-after</c>.</summary>
+    /// <summary>Writes the reply, keeping the response's <c>x-request-id</c>; the response must not have started. <paramref name="retryAfterSeconds"/> &gt; 0 adds <c>retry-after</c>.</summary>
     public Task WriteAsync(HttpContext context, int retryAfterSeconds = 0)
     {
         context.Features.Set(Flag);
         var response = context.Response;
+        var requestId = response.Headers[RequestId.Header];
         response.Clear();
+        if (requestId.Count > 0)
+        {
+            response.Headers[RequestId.Header] = requestId;
+        }
+
         if (Header is not null)
         {
             response.Headers[Header] = "true";
@@ -71,7 +84,8 @@ internal sealed class LocalReply
         response.StatusCode = StatusCode;
         response.ContentType = "text/plain";
         response.ContentLength = _body.Length;
-        return response.Body.WriteAsync(_body, context.RequestAborted).AsTask();
+        // Not the request's lifetime token: under the router it is the attempt's, already cancelled when a deadline is answered.
+        return response.Body.WriteAsync(_body, CancellationToken.None).AsTask();
     }
 
     private static bool IsGrpc(HttpRequest request) =>

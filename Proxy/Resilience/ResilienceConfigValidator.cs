@@ -61,6 +61,16 @@ internal sealed class ResilienceConfigValidator : IConfigurationValidator
                 problems.Add($"{section.Path}:{TimeoutPolicy.Name}:Route: must not be negative (00:00:00 disables it)");
             }
 
+            if (timeouts.StreamIdle <= TimeSpan.Zero)
+            {
+                problems.Add($"{section.Path}:{TimeoutPolicy.Name}:StreamIdle: must be positive (Envoy's stream_idle_timeout; default 00:05:00)");
+            }
+
+            if (timeouts.MaxGrpcTimeout < TimeSpan.Zero)
+            {
+                problems.Add($"{section.Path}:{TimeoutPolicy.Name}:MaxGrpcTimeout: must not be negative (00:00:00 or unset: no cap)");
+            }
+
             if (timeouts.Connect <= TimeSpan.Zero)
             {
                 problems.Add($"{section.Path}:{TimeoutPolicy.Name}:Connect: must be positive");

@@ -4,6 +4,10 @@ using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Resilience.Retries;
+using ProxyMesh.Proxy.Resilience.Timeouts;
+using ProxyMesh.Proxy.Resilience.Upstream;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace ProxyMesh.Proxy.Resilience;
@@ -21,16 +25,20 @@ public static class ResilienceServiceCollectionExtensions
         services.TryAddSingleton(Random.Shared);
         services.AddSingleton<IConfigurationValidator, ResilienceConfigValidator>();
         services.AddProxyMeshCircuitBreakers().AddProxyMeshRateLimiting();
-        services.AddSingleton<IRetryBudget>(provider => provider.GetRequiredService<ClusterCircuitBreakers>());
         services.AddSingleton<RetryStats>();
         services.AddSingleton<RetryPipelines>();
-        services.AddSingleton<ITransformProvider, RetryTransformProvider>();
+        services.AddSingleton<ITransformProvider, AttemptTransformProvider>();
+        services.AddSingleton<IForwarderHttpClientFactory, UpstreamConnectionFactory>();
+        services.AddSingleton<IProxyConfigFilter, StreamIdleConfigFilter>();
         services.AddProxyMeshOutlierDetection();
         services.AddProxyMeshHealthChecks();
         return services;
     }
 
-    /// <summary>Envoy's router in the proxy pipeline, before load balancing: route and per-try timeouts, retries to other hosts.</summary>
+    /// <summary>
+    /// Envoy's router in the proxy pipeline, before load balancing: route, per-try and gRPC deadlines, retries to other
+    /// hosts, and the one outcome of each attempt, reported to outlier detection and upstream stats.
+    /// </summary>
     public static IReverseProxyApplicationBuilder UseRouter(this IReverseProxyApplicationBuilder proxy)
     {
         proxy.UseMiddleware<UpstreamRouterMiddleware>();

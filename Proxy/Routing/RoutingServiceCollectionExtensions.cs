@@ -5,7 +5,6 @@ using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
-using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Configuration;
 
@@ -31,14 +30,13 @@ public static class RoutingServiceCollectionExtensions
         endpoints.MapReverseProxy(proxy =>
             {
                 proxy.UseClusterContext();
-                proxy.UseUpstreamStats();
+                proxy.UseUpstreamSpans();
                 proxy.UseCallerIdentity();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();
-                proxy.UseRouter();
+                proxy.UseRouter(); // Reports each attempt's outcome to outlier detection and upstream stats.
                 proxy.UseSessionAffinity();
                 proxy.UseHealthyPanic();
                 proxy.UseLoadBalancing();
-                proxy.UseOutlierDetection(); // Alongside, not instead: clusters may still configure YARP's own passive checks.
                 proxy.UsePassiveHealthChecks();
             })
             .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));

@@ -3,11 +3,10 @@ using Microsoft.Extensions.Configuration;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Tests.Infrastructure;
-using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyMesh.Proxy.Tests.Resilience.OutlierDetection;
 
-/// <summary>The interval detectors on synthetic counts, the outcome classification, defaults and validation.</summary>
+/// <summary>The interval detectors on synthetic counts, defaults and validation.</summary>
 public sealed class OutlierDetectionUnitTests
 {
     private static List<int> SuccessRate(OutlierDetectionOptions options, params HostCounts[] hosts)
@@ -51,22 +50,6 @@ public sealed class OutlierDetectionUnitTests
         Assert.Empty(FailurePercentage(options, Healthy(), Healthy(), Healthy(), new HostCounts(16, 84), Healthy()));
         Assert.Empty(FailurePercentage(options, Healthy(), Healthy(), Healthy(), new HostCounts(0, 49), Healthy())); // under volume: four hosts left
     }
-
-    [Theory]
-    [InlineData(ForwarderError.None, 200, false, false, UpstreamOutcome.Success)]
-    [InlineData(ForwarderError.None, 404, false, false, UpstreamOutcome.Success)]
-    [InlineData(ForwarderError.None, 500, false, false, UpstreamOutcome.Error5xx)]
-    [InlineData(ForwarderError.None, 503, false, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.Request, 502, false, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.RequestTimedOut, 504, false, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.ResponseBodyDestination, 200, false, false, UpstreamOutcome.GatewayFailure)]
-    [InlineData(ForwarderError.RequestCanceled, 502, false, true, UpstreamOutcome.GatewayFailure)] // per-try timeout
-    [InlineData(ForwarderError.RequestCanceled, 502, true, false, UpstreamOutcome.Ignored)]
-    [InlineData(ForwarderError.RequestBodyClient, 400, false, false, UpstreamOutcome.Ignored)]
-    [InlineData(ForwarderError.ResponseBodyClient, 200, true, false, UpstreamOutcome.Ignored)]
-    [InlineData(ForwarderError.ResponseHeaders, 502, true, false, UpstreamOutcome.Ignored)]
-    public void Outcomes_count_against_hosts_except_client_cancellations(ForwarderError error, int status, bool clientGone, bool attemptTimedOut, UpstreamOutcome expected) =>
-        Assert.Equal(expected, OutlierDetectionMiddleware.Classify(error, status, clientGone, attemptTimedOut));
 
     [Fact]
     public void Defaults_follow_envoy_with_the_interval_detectors_off()

@@ -131,6 +131,26 @@ public sealed class RetryTests : IAsyncLifetime
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_retry_upstream_rq_total", Cluster + ",response_code_class=\"5xx\"", 1);
     }
 
+    [Fact]
+    public async Task Upstream_stats_count_each_attempt_and_downstream_stats_each_request()
+    {
+        var (failing, requests) = await FailingAsync(503);
+        var proxy = await ProxyAsync(failing.Address);
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await SendAsync(proxy, HttpMethod.Get);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(5, requests());
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_total", Cluster + ",route=\"app\",response_code=\"503\",response_code_class=\"5xx\"", 5);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_total", Cluster + ",route=\"app\",response_code=\"200\",response_code_class=\"2xx\"", 5);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_time_seconds_count", Cluster + ",route=\"app\"", 10);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_retry_total", Cluster, 5);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"2xx\"", 5);
+        Assert.Equal(0, await MetricsScrape.ValueAsync(proxy, "proxymesh_downstream_rq_total", "listener=\"ingress\",response_code_class=\"5xx\""));
+    }
+
     [Theory]
     [InlineData(500, "5xx", true)]
     [InlineData(500, "gateway-error", false)]

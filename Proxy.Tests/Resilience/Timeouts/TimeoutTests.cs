@@ -62,7 +62,7 @@ public sealed class TimeoutTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_grpc_call_past_the_route_timeout_ends_with_deadline_exceeded()
+    public async Task A_grpc_call_is_bounded_by_its_deadline_capped_by_max_grpc_timeout_not_by_the_route_timeout()
     {
         await using var grpc = await Backend.StartAsync(
             app => app.MapGrpcService<EchoService>(),
@@ -70,15 +70,25 @@ public sealed class TimeoutTests : IAsyncLifetime
             services => services.AddGrpc().Services.AddSingleton(new CancellationObserver()));
         var config = WithPolicies(new ProxyConfig().Cluster("app", grpc.Address, http2: true).Route("app", "app"), new JsonObject
         {
-            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:00.300" },
+            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:00.300", ["MaxGrpcTimeout"] = "00:00:03" },
         });
         await using var proxy = await RunningProxy.StartAsync(config);
         using var channel = GrpcChannel.ForAddress(proxy.Ingress, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { UseProxy = false } });
+        var client = new Echo.EchoClient(channel);
 
+        // Longer than the route timeout, within the deadline: it completes.
+        var reply = await client.UnaryAsync(new EchoRequest { Message = "patient", DelayMs = 1000 }, deadline: DateTime.UtcNow.AddSeconds(20));
+        Assert.Equal("patient", reply.Message);
+        Assert.InRange(reply.DeadlineSeconds, 0.5, 3); // the upstream saw the capped deadline, less the time already spent
+
+        // Past the capped deadline (the caller's own is far later): the proxy answers DEADLINE_EXCEEDED.
+        var watch = Stopwatch.StartNew();
         var error = await Assert.ThrowsAsync<RpcException>(async () =>
-            await new Echo.EchoClient(channel).UnaryAsync(new EchoRequest { Message = "late", DelayMs = 10_000 }));
+            await client.UnaryAsync(new EchoRequest { Message = "late", DelayMs = 30_000 }, deadline: DateTime.UtcNow.AddSeconds(60)));
         Assert.Equal(StatusCode.DeadlineExceeded, error.StatusCode);
         Assert.Equal("upstream request timeout", error.Status.Detail);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"answered after {watch.Elapsed}");
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_timeout_total", "cluster=\"app\",route=\"app\"", 1);
     }
 
     [Fact]

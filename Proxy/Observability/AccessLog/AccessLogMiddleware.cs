@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using ProxyMesh.Proxy.Listeners;
@@ -27,9 +28,9 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, IOptions<AccessL
         var request = context.Request;
         var response = context.Response;
         var requestBody = request.Body;
-        var responseBody = response.Body;
+        var responseBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         request.Body = new CountingRequestBody(requestBody, observation);
-        response.Body = new CountingResponseBody(responseBody, observation);
+        context.Features.Set<IHttpResponseBodyFeature>(new CountingResponseBody(responseBody, observation));
         try
         {
             await next(context);
@@ -37,7 +38,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, IOptions<AccessL
         finally
         {
             request.Body = requestBody;
-            response.Body = responseBody;
+            context.Features.Set(responseBody);
             var flags = ResponseFlags.Of(context);
             if (response.StatusCode >= 500 || !ReferenceEquals(flags, ResponseFlags.None) || RequestId.IsSampled(context.TraceIdentifier, _sampleRate))
             {
@@ -60,7 +61,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, IOptions<AccessL
             Interlocked.Read(ref observation.BytesReceived),
             Interlocked.Read(ref observation.BytesSent),
             Stopwatch.GetElapsedTime(observation.StartTimestamp).TotalMilliseconds,
-            observation.UpstreamMilliseconds,
+            context.Features.Get<IUpstreamAttemptFeature>()?.UpstreamMilliseconds,
             proxy?.ProxiedDestination?.Model.Config.Address,
             NullIfEmpty(request.Headers["x-forwarded-for"].ToString()),
             NullIfEmpty(request.Headers.UserAgent.ToString()),

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http.Features;
+
 namespace ProxyMesh.Proxy.Observability.AccessLog;
 
 /// <summary>The downstream request body as read by the proxy, counting bytes into the observation.</summary>
@@ -40,9 +42,37 @@ internal sealed class CountingRequestBody(Stream inner, RequestObservation obser
     }
 }
 
-/// <summary>The downstream response body as written by the proxy, counting bytes into the observation.</summary>
-internal sealed class CountingResponseBody(Stream inner, RequestObservation observation) : Stream
+/// <summary>
+/// The downstream response body, counting the bytes written into the observation. It stands in for the response body
+/// feature, not just its stream: starting, completing (which sends trailers and ends an HTTP/2 stream at once, and
+/// leaves a trailers-only gRPC answer trailers-only) and disabling buffering reach the server unchanged.
+/// </summary>
+internal sealed class CountingResponseBody(IHttpResponseBodyFeature feature, RequestObservation observation) : Stream, IHttpResponseBodyFeature
 {
+    private readonly Stream inner = feature.Stream;
+    private System.IO.Pipelines.PipeWriter? _writer;
+
+    Stream IHttpResponseBodyFeature.Stream => this;
+
+    public System.IO.Pipelines.PipeWriter Writer => _writer ??= System.IO.Pipelines.PipeWriter.Create(this, new System.IO.Pipelines.StreamPipeWriterOptions(leaveOpen: true));
+
+    public void DisableBuffering() => feature.DisableBuffering();
+
+    public Task StartAsync(CancellationToken cancellationToken = default) => feature.StartAsync(cancellationToken);
+
+    public async Task CompleteAsync()
+    {
+        if (_writer is not null)
+        {
+            await _writer.FlushAsync();
+        }
+
+        await feature.CompleteAsync();
+    }
+
+    public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
+        SendFileFallback.SendFileAsync(this, path, offset, count, cancellationToken);
+
     public override bool CanRead => false;
 
     public override bool CanSeek => false;

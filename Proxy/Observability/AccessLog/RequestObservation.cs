@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace ProxyMesh.Proxy.Observability.AccessLog;
 
 /// <summary>What the access log needs to know about one request, gathered as it passes through the proxy.</summary>
@@ -12,13 +10,4 @@ internal sealed class RequestObservation
     public long BytesReceived;
 
     public long BytesSent;
-
-    public long UpstreamStartTimestamp { get; set; }
-
-    public long UpstreamEndTimestamp { get; set; }
-
-    public string? UpstreamHost { get; set; }
-
-    public double? UpstreamMilliseconds =>
-        UpstreamEndTimestamp == 0 ? null : Stopwatch.GetElapsedTime(UpstreamStartTimestamp, UpstreamEndTimestamp).TotalMilliseconds;
 }

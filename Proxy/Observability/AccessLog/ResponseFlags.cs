@@ -1,6 +1,3 @@
-using System.Net.Sockets;
-using Yarp.ReverseProxy.Forwarder;
-
 namespace ProxyMesh.Proxy.Observability.AccessLog;
 
 /// <summary>Envoy's response flags: why a request did not get an ordinary upstream response.</summary>
@@ -8,7 +5,10 @@ internal static class ResponseFlags
 {
     public const string None = "-";
 
-    /// <returns>Comma-separated flags (<c>UH</c>, <c>UF</c>, <c>UT</c>, <c>UR</c>, <c>DC</c>, <c>NR</c>, <c>UO</c>, <c>RL</c>), or <c>-</c>.</returns>
+    /// <returns>
+    /// The flag of a local reply made before any attempt (<c>RL</c>, <c>UO</c>, …), else that of the last upstream
+    /// attempt's outcome (<see cref="AttemptOutcomes.Flag"/>), else <c>NR</c> (no route), <c>DC</c> or <c>-</c>.
+    /// </returns>
     public static string Of(HttpContext context)
     {
         if (context.Features.Get<ResponseFlagFeature>() is { } local)
@@ -16,29 +16,16 @@ internal static class ResponseFlags
             return local.Flag;
         }
 
-        var error = context.GetForwarderErrorFeature();
-        if (error is null || error.Error == ForwarderError.None)
+        if (context.Features.Get<IUpstreamAttemptFeature>() is { Outcome: not AttemptOutcome.None } attempt)
         {
-            return context.GetEndpoint() is null && context.Response.StatusCode == StatusCodes.Status404NotFound ? "NR"
-                : context.RequestAborted.IsCancellationRequested ? "DC"
-                : None;
+            var flag = AttemptOutcomes.Flag(attempt.Outcome);
+            return ReferenceEquals(flag, None) && context.RequestAborted.IsCancellationRequested ? "DC" : flag;
         }
 
-        return error.Error switch
-        {
-            ForwarderError.NoAvailableDestinations => "UH",
-            ForwarderError.RequestTimedOut => "UT",
-            ForwarderError.Request when IsConnectFailure(error.Exception) => "UF",
-            ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
-                or ForwarderError.ResponseBodyClient or ForwarderError.ResponseBodyCanceled
-                or ForwarderError.UpgradeRequestClient or ForwarderError.UpgradeResponseClient => "DC",
-            _ => "UR",
-        };
+        return context.GetEndpoint() is null && context.Response.StatusCode == StatusCodes.Status404NotFound ? "NR"
+            : context.RequestAborted.IsCancellationRequested ? "DC"
+            : None;
     }
-
-    private static bool IsConnectFailure(Exception? exception) =>
-        exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError }
-        || exception?.InnerException is SocketException;
 }
 
 /// <summary>Set by the proxy's own local replies: the flag that explains them.</summary>
@@ -52,6 +39,12 @@ internal sealed class ResponseFlagFeature(string flag)
 
     /// <summary><c>UH</c>: no healthy upstream host.</summary>
     public static readonly ResponseFlagFeature NoHealthyUpstream = new("UH");
+
+    /// <summary><c>UT</c>: the upstream did not answer in time.</summary>
+    public static readonly ResponseFlagFeature UpstreamTimeout = new("UT");
+
+    /// <summary><c>DPE</c>: the downstream request was malformed (e.g. its <c>grpc-timeout</c>).</summary>
+    public static readonly ResponseFlagFeature DownstreamProtocolError = new("DPE");
 
     public string Flag { get; } = flag;
 }

@@ -14,6 +14,8 @@ internal sealed class MeshSpanEnricher : BaseProcessor<Activity>
     public const string RouteTag = "proxymesh.route";
     public const string ZoneTag = "proxymesh.zone";
     public const string UpstreamHostTag = "proxymesh.upstream_host";
+    public const string ResponseFlagsTag = "proxymesh.response_flags";
+    public const string AttemptsTag = "proxymesh.upstream_attempts";
 
     private static readonly string[] Inherited = [RequestIdTag, ClusterTag, RouteTag, ZoneTag];
 

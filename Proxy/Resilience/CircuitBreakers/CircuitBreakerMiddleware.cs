@@ -1,4 +1,5 @@
 using ProxyMesh.Proxy.Clusters;
+using ProxyMesh.Proxy.Observability;
 using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Resilience.CircuitBreakers;
@@ -29,16 +30,17 @@ internal sealed class CircuitBreakerMiddleware(RequestDelegate next)
             breaker.EndRequest();
         }
 
-        if (context.Response.HasStarted || context.GetForwarderErrorFeature() is not { } error)
+        if (context.Response.HasStarted)
         {
             return;
         }
 
-        if (CircuitBreakerOverflowException.IsIn(error.Exception))
+        var outcome = context.Features.Get<IUpstreamAttemptFeature>()?.Outcome;
+        if (outcome == AttemptOutcome.Overflow)
         {
             await LocalReply.Overloaded.WriteAsync(context);
         }
-        else if (error.Error == Yarp.ReverseProxy.Forwarder.ForwarderError.NoAvailableDestinations)
+        else if (outcome == AttemptOutcome.NoHealthyUpstream)
         {
             // YARP answers a bare 503; Envoy says why (gRPC callers get UNAVAILABLE).
             await LocalReply.NoHealthyUpstream.WriteAsync(context);

@@ -17,7 +17,7 @@ namespace ProxyMesh.Proxy.Resilience.CircuitBreakers;
 /// <see cref="TryStartRetry"/> and <see cref="EndRetry"/>.</item>
 /// </list>
 /// </summary>
-public sealed class ClusterCircuitBreakers : Retries.IRetryBudget
+public sealed class ClusterCircuitBreakers
 {
     private static readonly TimeSpan LimitRecheck = TimeSpan.FromMilliseconds(250);
 

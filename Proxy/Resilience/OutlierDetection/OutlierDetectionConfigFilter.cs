@@ -26,7 +26,7 @@ internal sealed class OutlierDetectionConfigFilter : IProxyConfigFilter
         ValueTask.FromResult(route);
 }
 
-/// <summary>The passive policy of clusters without YARP passive checks: outcomes are recorded by <see cref="OutlierDetectionMiddleware"/>.</summary>
+/// <summary>The passive policy of clusters without YARP passive checks: outcomes are recorded by the router from each attempt's outcome.</summary>
 internal sealed class OutlierEjectionHealthPolicy : IPassiveHealthCheckPolicy
 {
     public const string PolicyName = "ProxyMesh.OutlierDetection";

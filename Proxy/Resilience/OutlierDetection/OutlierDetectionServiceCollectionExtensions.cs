@@ -19,11 +19,4 @@ public static class OutlierDetectionServiceCollectionExtensions
         services.AddSingleton<IProxyConfigFilter, OutlierDetectionConfigFilter>();
         return services;
     }
-
-    /// <summary>Records each upstream attempt's outcome per destination; goes after load balancing.</summary>
-    public static IReverseProxyApplicationBuilder UseOutlierDetection(this IReverseProxyApplicationBuilder proxy)
-    {
-        proxy.UseMiddleware<OutlierDetectionMiddleware>();
-        return proxy;
-    }
 }

@@ -5,7 +5,9 @@ namespace ProxyMesh.Proxy.Resilience.Retries;
 /// <summary>
 /// Envoy's per-request overrides from the calling application: <c>x-envoy-max-retries</c>, <c>x-envoy-retry-on</c>,
 /// <c>x-envoy-upstream-rq-timeout-ms</c>, <c>x-envoy-upstream-rq-per-try-timeout-ms</c>. They are honoured only on
-/// listeners that trust their callers (the local application), and always removed before forwarding.
+/// listeners that trust their callers (the local application), and always removed before forwarding. As in Envoy, a
+/// timeout of 0 means none: <c>x-envoy-upstream-rq-timeout-ms: 0</c> disables the route timeout and
+/// <c>x-envoy-upstream-rq-per-try-timeout-ms: 0</c> the per-try timeout.
 /// </summary>
 internal readonly record struct ControlHeaders(int? MaxRetries, RetryConditions? RetryOn, TimeSpan? RouteTimeout, TimeSpan? PerTryTimeout)
 {

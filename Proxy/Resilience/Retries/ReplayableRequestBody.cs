@@ -3,7 +3,8 @@ using System.Buffers;
 namespace ProxyMesh.Proxy.Resilience.Retries;
 
 /// <summary>
-/// The downstream request body, kept as it is read (up to a limit) so that a retry can send it again. Once more
+/// The downstream request body, streamed upstream as the upstream reads it, with a copy kept as it passes (up to a limit)
+/// so that a retry can send it again. It never reads ahead: the upstream sees the body as the client sends it. Once more
 /// than the limit has been read the body can no longer be replayed, and no retry is made: a request is never sent
 /// twice with a truncated body.
 /// </summary>
@@ -22,30 +23,6 @@ internal sealed class ReplayableRequestBody(Stream inner, int limit) : Stream
 
     /// <summary>For a body known in advance to be larger than the limit.</summary>
     public void MarkUnreplayable() => CanReplay = false;
-
-    /// <summary>
-    /// Reads the whole body now (its length is known to fit): every attempt then replays it from memory and none
-    /// depends on the client's stream, which a cancelled attempt may have left unusable.
-    /// </summary>
-    public async Task FillAsync(CancellationToken cancellationToken)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
-        try
-        {
-            int read;
-            while ((read = await inner.ReadAsync(buffer, cancellationToken)) > 0)
-            {
-                Keep(buffer.AsSpan(0, read));
-            }
-
-            _complete = true;
-            _replayPosition = 0;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
 
     /// <summary>Starts the body again from its first byte; what was not read yet still comes from the client.</summary>
     public void Rewind() => _replayPosition = 0;

@@ -1,9 +1,8 @@
-using System.Net.Sockets;
-using Yarp.ReverseProxy.Forwarder;
+using ProxyMesh.Proxy.Observability;
 
 namespace ProxyMesh.Proxy.Resilience.Retries;
 
-/// <summary>Decides whether an attempt's outcome matches the retry conditions, as Envoy's router does.</summary>
+/// <summary>Whether an attempt's response or outcome matches the retry conditions, as Envoy's router decides.</summary>
 internal static class RetryClassifier
 {
     public static bool IsRetriableResponse(int status, int grpcStatus, RetryConditions conditions, int[] statusCodes)
@@ -39,36 +38,20 @@ internal static class RetryClassifier
         };
     }
 
-    /// <summary>A forwarding error before any response: connect failure, refused stream, or reset.</summary>
-    public static bool IsRetriableError(ForwarderError error, Exception? exception, RetryConditions conditions)
+    /// <summary>
+    /// An attempt that ended without a response, by its outcome: connect failures (also under <c>5xx</c> and
+    /// <c>gateway-error</c>), refused streams, resets and per-try timeouts (under <c>reset</c> and <c>5xx</c>; a per-try
+    /// timeout counts as a 504 too). A circuit breaker's refusal is back-pressure and never retried (Envoy does not
+    /// either), nor are local replies, client cancellations, and route timeouts (no time is left).
+    /// </summary>
+    public static bool IsRetriable(AttemptOutcome outcome, RetryConditions conditions) => outcome switch
     {
-        if (error is not (ForwarderError.Request or ForwarderError.ResponseHeaders) || CircuitBreakers.CircuitBreakerOverflowException.IsIn(exception))
-        {
-            // A circuit breaker's refusal is back-pressure: retrying it would only add load (Envoy does not either).
-            return false;
-        }
-
-        if (IsConnectFailure(exception))
-        {
-            return (conditions & (RetryConditions.ConnectFailure | RetryConditions.ServerError | RetryConditions.GatewayError)) != 0;
-        }
-
-        if (IsRefusedStream(exception))
-        {
-            return (conditions & RetryConditions.RefusedStream) != 0;
-        }
-
-        return (conditions & (RetryConditions.Reset | RetryConditions.ServerError)) != 0;
-    }
-
-    /// <summary>Whether the request surely never reached the upstream application, so that any method may be retried.</summary>
-    public static bool NeverReachedUpstream(ForwarderError error, Exception? exception) =>
-        error == ForwarderError.Request && (IsConnectFailure(exception) || IsRefusedStream(exception));
-
-    public static bool IsConnectFailure(Exception? exception) =>
-        exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError }
-        || exception?.InnerException is SocketException;
-
-    private static bool IsRefusedStream(Exception? exception) =>
-        (exception as HttpProtocolException ?? exception?.InnerException as HttpProtocolException)?.ErrorCode == 0x7;
+        AttemptOutcome.ConnectFailure or AttemptOutcome.ConnectTimeout =>
+            (conditions & (RetryConditions.ConnectFailure | RetryConditions.ServerError | RetryConditions.GatewayError)) != 0,
+        AttemptOutcome.RefusedStream => (conditions & (RetryConditions.RefusedStream | RetryConditions.ServerError)) != 0,
+        AttemptOutcome.Reset => (conditions & (RetryConditions.Reset | RetryConditions.ServerError)) != 0,
+        AttemptOutcome.PerTryTimeout =>
+            (conditions & (RetryConditions.Reset | RetryConditions.ServerError | RetryConditions.GatewayError)) != 0,
+        _ => false,
+    };
 }

@@ -1,194 +1,233 @@
 using Microsoft.AspNetCore.Http.Features;
 using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Resilience.Timeouts;
+using ProxyMesh.Proxy.Resilience.Upstream;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Resilience.Retries;
 
 /// <summary>
-/// Envoy's router, around YARP's load balancing and forwarding: the route timeout over all attempts, a per-try
-/// timeout, and retries — each to a host not tried yet when one is left, after a fully jittered exponential
-/// back-off — on the conditions of the cluster's retry policy.
+/// Envoy's router, around YARP's load balancing and forwarding. It runs a request as a series of upstream attempts,
+/// each with exactly one outcome (<see cref="AttemptClassifier"/>), which it reports to upstream stats (per attempt)
+/// and outlier detection, and on which it decides retries — each to a host not tried yet when one is left, after a
+/// fully jittered exponential back-off. Deadlines: the route timeout bounds an ordinary request until its response is
+/// complete; a gRPC call is bounded by its caller's <c>grpc-timeout</c> instead (capped by <c>MaxGrpcTimeout</c>); an
+/// upgrade by nothing but the stream idle timeout; each attempt by the per-try timeout.
 /// </summary>
 internal sealed class UpstreamRouterMiddleware(
     RequestDelegate next,
-    ClusterPolicies policies,
-    IRetryBudget budget,
-    RetryStats stats,
     RetryPipelines pipelines,
+    UpstreamStats upstreamStats,
     TimeProvider time)
 {
+    /// <summary>Longer deadlines are no deadline: a timer cannot be set that far.</summary>
+    private static readonly TimeSpan LongestDeadline = TimeSpan.FromDays(20);
+
     public async Task InvokeAsync(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
-        var clusterId = proxy.Cluster?.Config.ClusterId ?? proxy.Route.Config.ClusterId ?? "";
-        var retry = policies.For<RetryPolicy>(clusterId, RetryPolicy.Name);
-        var timeouts = policies.For<TimeoutPolicy>(clusterId, TimeoutPolicy.Name);
+        var cluster = ClusterContext.Of(context);
+        var retry = cluster.Retry;
+        var timeouts = cluster.Timeouts;
         var trusted = context.Features.Get<ProxyListenerFeature>()?.TrustsControlHeaders == true;
-        var healthy = proxy.AvailableDestinations;
-        var overrides = ControlHeaders.ReadAndStrip(context.Request.Headers, trusted);
+        var request = context.Request;
+        var overrides = ControlHeaders.ReadAndStrip(request.Headers, trusted);
+        var isGrpc = IsGrpc(request);
 
         var conditions = overrides.RetryOn ?? retry.Conditions;
         var maxRetries = conditions == RetryConditions.None ? 0 : overrides.MaxRetries ?? retry.NumRetries;
-        if (!IsIdempotent(context.Request.Method))
+        if (!IsIdempotent(request.Method))
         {
             // A non-idempotent request is retried only when it surely never reached the upstream, or on the gRPC
             // statuses a gRPC retry policy names (gRPC calls are all POSTs).
-            conditions &= RetryConditions.ConnectFailure | RetryConditions.RefusedStream
-                | (IsGrpc(context.Request) ? GrpcConditions : RetryConditions.None);
+            conditions &= RetryConditions.ConnectFailure | RetryConditions.RefusedStream | (isGrpc ? GrpcConditions : RetryConditions.None);
         }
 
-        var routeTimeout = overrides.RouteTimeout ?? timeouts.Route;
-        var perTryTimeout = overrides.PerTryTimeout ?? retry.PerTryTimeout;
-        if (maxRetries == 0 && routeTimeout <= TimeSpan.Zero && perTryTimeout is null)
+        TimeSpan? deadline;
+        if (isGrpc)
         {
-            await next(context);
-            return;
+            if (!TryGrpcDeadline(request, timeouts, out deadline))
+            {
+                await LocalReply.MalformedGrpcTimeout.WriteAsync(context);
+                return;
+            }
+        }
+        else
+        {
+            deadline = IsUpgrade(context) ? null : overrides.RouteTimeout ?? timeouts.Route;
+        }
+
+        if (deadline <= TimeSpan.Zero && !isGrpc || deadline > LongestDeadline)
+        {
+            deadline = null;
+        }
+
+        var perTryTimeout = overrides.PerTryTimeout ?? retry.PerTryTimeout;
+        if (perTryTimeout <= TimeSpan.Zero)
+        {
+            perTryTimeout = null; // x-envoy-upstream-rq-per-try-timeout-ms: 0 means none, as in Envoy.
         }
 
         var client = context.Features.Get<IHttpRequestLifetimeFeature>()!;
-        var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes);
-        using var route = routeTimeout > TimeSpan.Zero ? new CancellationTokenSource(routeTimeout, time) : null;
+        using var route = deadline is { } limit ? new CancellationTokenSource(limit, time) : null;
         using var clientGone = route is null ? default : client.RequestAborted.Register(static state => ((CancellationTokenSource)state!).Cancel(), route);
-        var body = await PrepareBodyAsync(context, maxRetries, retry.MaxReplayBytes);
+        var body = WrapBody(context, maxRetries, retry.MaxReplayBytes);
+        var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, cluster.CircuitBreakers, cluster.RetryStats)
+        {
+            IsGrpc = isGrpc,
+            GrpcDeadline = isGrpc && deadline is { } grpcDeadline ? time.GetTimestamp() + (long)(grpcDeadline.TotalSeconds * time.TimestampFrequency) : null,
+        };
         context.Features.Set<IHttpRequestLifetimeFeature>(attempt);
         context.Features.Set(attempt);
-        var run = new Run(context, proxy, attempt, body, healthy, clusterId, maxRetries, route, routeTimeout, perTryTimeout, stats.For(clusterId), client.RequestAborted);
+        context.Features.Set<IUpstreamAttemptFeature>(attempt);
+        var run = new Run(context, cluster, proxy, attempt, proxy.AvailableDestinations, route, perTryTimeout, cluster.UpstreamStats.Route(proxy.Route.Config));
         try
         {
-            await pipelines.For(retry).ExecuteAsync(
-                static (state, _) => state.Router.AttemptAsync(state.Run),
-                (Router: this, Run: run),
-                route?.Token ?? client.RequestAborted);
+            if (maxRetries == 0)
+            {
+                await AttemptAsync(run);
+            }
+            else
+            {
+                await pipelines.For(retry).ExecuteAsync(
+                    static (state, _) => state.Router.AttemptAsync(state.Run),
+                    (Router: this, Run: run),
+                    route?.Token ?? client.RequestAborted);
+            }
         }
         catch (OperationCanceledException) when (route?.IsCancellationRequested == true && !client.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
         {
-            // The route timeout expired during a back-off.
-            await AnswerTimeoutAsync(context, routeTimeout);
+            // The deadline expired during a back-off.
+            await LocalReply.UpstreamTimeout.WriteAsync(context);
         }
         finally
         {
-            ReleaseRetryBudget(attempt, clusterId);
+            attempt.ReleaseRetryBudget();
             context.Features.Set(client);
             context.Features.Set<UpstreamAttempt>(null);
             if (body is not null)
             {
-                context.Request.Body = body.Inner;
+                request.Body = body.Inner;
                 await body.DisposeAsync();
             }
         }
     }
 
-    /// <summary>One attempt, run by the retry pipeline.</summary>
+    /// <summary>One attempt: forward, classify its outcome once, report it, decide on a retry.</summary>
     /// <returns>Whether to retry (the pipeline then waits the back-off and runs another attempt).</returns>
     private async ValueTask<bool> AttemptAsync(Run run)
     {
-        var (context, proxy, attempt, body) = (run.Context, run.Proxy, run.Attempt, run.Body);
-        var client = run.ClientAborted;
-        if (attempt.Retries > 0)
+        var (context, proxy, attempt) = (run.Context, run.Proxy, run.Attempt);
+        var client = attempt.ClientAborted;
+        if (attempt.Attempts > 0)
         {
-            proxy.AvailableDestinations = ClusterContext.Of(context).ExcludeTried(context, run.Healthy, attempt.Tried!);
+            proxy.AvailableDestinations = run.Cluster.ExcludeTried(context, run.Healthy, attempt.Tried!);
             context.Features.Set<IForwarderErrorFeature>(null);
-            context.Response.Clear();
-            body?.Rewind();
+            ClearKeepingRequestId(context.Response);
+            attempt.Body?.Rewind();
         }
 
+        attempt.Begin();
         using var perTry = run.PerTryTimeout is { } limit ? new CancellationTokenSource(limit, time) : null;
         using var perTryLinked = perTry is null ? null : CancellationTokenSource.CreateLinkedTokenSource(perTry.Token, run.Route?.Token ?? client);
         attempt.Aborted = perTryLinked?.Token ?? run.Route?.Token ?? client;
-        attempt.MayRetry = attempt.Retries < run.MaxRetries && (body is null || body.CanReplay);
-        attempt.RetriableResponse = false;
 
         await next(context);
 
-        ReleaseRetryBudget(attempt, run.ClusterId);
-        var timedOut = !client.IsCancellationRequested && (run.Route?.IsCancellationRequested == true || perTry?.IsCancellationRequested == true);
-        var routeExpired = timedOut && run.Route?.IsCancellationRequested == true;
-        if (!ShouldRetry(context, proxy, attempt, timedOut && !routeExpired, attempt.Retries, run.MaxRetries, body, run.Series))
+        attempt.End();
+        var destination = proxy.ProxiedDestination;
+        var error = context.GetForwarderErrorFeature();
+        var expired = run.Route?.IsCancellationRequested == true ? ExpiredTimer.Route
+            : perTry?.IsCancellationRequested == true ? ExpiredTimer.PerTry
+            : ExpiredTimer.None;
+        var outcome = AttemptClassifier.Classify(new AttemptFacts(
+            error?.Error ?? ForwarderError.None, error?.Exception, attempt.UpstreamStatusCode, attempt.GrpcStatus, attempt.ClientGone, expired));
+        attempt.Outcome = outcome;
+        upstreamStats.RecordAttempt(run.Stats, outcome, attempt.UpstreamStatusCode, Seconds(attempt), destination?.DestinationId);
+        if (destination is not null)
         {
-            if (timedOut && !context.Response.HasStarted)
+            run.Cluster.RecordOutcome(destination, OutlierSignal.Of(outcome));
+        }
+
+        if (attempt.RetryFollows || MayRetryAfterError(context, attempt, destination))
+        {
+            attempt.RetryStats.Retries.Inc();
+            attempt.RetryStats.RetriedResponse(context.Response.StatusCode).Inc();
+            if (destination is not null)
             {
-                await AnswerTimeoutAsync(context, routeExpired ? run.RouteTimeout : run.PerTryTimeout!.Value);
+                (attempt.Tried ??= []).Add(destination);
             }
 
-            if (attempt.Retries > 0 && context.Response.StatusCode < 500 && !timedOut)
-            {
-                run.Series.Successes.Inc();
-            }
-
-            return false;
+            return true;
         }
 
-        if (!budget.TryStartRetry(run.ClusterId))
+        if (outcome is AttemptOutcome.Timeout or AttemptOutcome.PerTryTimeout && !context.Response.HasStarted)
         {
-            return false;
+            await LocalReply.UpstreamTimeout.WriteAsync(context);
+        }
+        else if (attempt.Retries > 0 && outcome == AttemptOutcome.Success)
+        {
+            attempt.RetryStats.Successes.Inc();
         }
 
-        attempt.HoldsRetryBudget = true;
-        run.Series.Retries.Inc();
-        run.Series.RetriedResponse(context.Response.StatusCode).Inc();
-        attempt.Retries++;
-        (attempt.Tried ??= []).Add(proxy.ProxiedDestination!);
-        return true;
+        return false;
     }
 
-    private void ReleaseRetryBudget(UpstreamAttempt attempt, string clusterId)
-    {
-        if (attempt.HoldsRetryBudget)
-        {
-            attempt.HoldsRetryBudget = false;
-            budget.EndRetry(clusterId);
-        }
-    }
+    /// <summary>An attempt that failed without a response is retried when its outcome matches the conditions and the budget allows.</summary>
+    private static bool MayRetryAfterError(HttpContext context, UpstreamAttempt attempt, DestinationState? destination) =>
+        attempt.UpstreamStatusCode == 0
+        && attempt.Retries < attempt.MaxRetries
+        && destination is not null
+        && !context.Response.HasStarted
+        && RetryClassifier.IsRetriable(attempt.Outcome, attempt.Conditions)
+        && attempt.TryStartRetryAfterError();
+
+    private static double Seconds(UpstreamAttempt attempt) =>
+        System.Diagnostics.Stopwatch.GetElapsedTime(attempt.StartTimestamp, attempt.EndTimestamp).TotalSeconds;
 
     /// <summary>What every attempt of one request shares.</summary>
     private sealed record Run(
         HttpContext Context,
+        ClusterContext Cluster,
         IReverseProxyFeature Proxy,
         UpstreamAttempt Attempt,
-        ReplayableRequestBody? Body,
         IReadOnlyList<DestinationState> Healthy,
-        string ClusterId,
-        int MaxRetries,
         CancellationTokenSource? Route,
-        TimeSpan RouteTimeout,
         TimeSpan? PerTryTimeout,
-        RetryStats.Series Series,
-        CancellationToken ClientAborted);
+        UpstreamStats.RouteSeries Stats);
 
-    private static bool ShouldRetry(
-        HttpContext context, IReverseProxyFeature proxy, UpstreamAttempt attempt, bool perTryTimedOut, int retries, int maxRetries, ReplayableRequestBody? body, RetryStats.Series series)
+    /// <summary>
+    /// A gRPC call's deadline: its <c>grpc-timeout</c>, capped by <c>MaxGrpcTimeout</c> (which is also the deadline of a
+    /// call without one), or none. False when the header is malformed.
+    /// </summary>
+    private static bool TryGrpcDeadline(HttpRequest request, TimeoutPolicy timeouts, out TimeSpan? deadline)
     {
-        if (retries >= maxRetries || proxy.ProxiedDestination is null)
+        var cap = timeouts.MaxGrpcTimeout > TimeSpan.Zero ? timeouts.MaxGrpcTimeout : null;
+        deadline = cap;
+        var header = request.Headers[GrpcTimeout.Header];
+        if (header.Count == 0)
+        {
+            return true;
+        }
+
+        if (header.Count > 1 || !GrpcTimeout.TryParse(header[0], out var asked))
         {
             return false;
         }
 
-        var error = context.GetForwarderErrorFeature();
-        var retriable = attempt.RetriableResponse
-            || (perTryTimedOut && RetryClassifier.IsRetriableResponse(504, -1, attempt.Conditions, attempt.StatusCodes))
-            || (error is not null && RetryClassifier.IsRetriableError(error.Error, error.Exception, attempt.Conditions));
-        if (!retriable)
-        {
-            return false;
-        }
-
-        if (body is { CanReplay: false })
-        {
-            series.Abandoned.Inc();
-            return false;
-        }
-
-        return !context.Response.HasStarted;
+        deadline = cap < asked ? cap : asked;
+        return true;
     }
 
     /// <summary>
-    /// Wraps the body for replay: read into memory up front when its length is known to fit, kept as it streams
-    /// when its length is unknown, and marked unreplayable when it is known to be too large.
+    /// Wraps the body for replay when retries are possible: a bounded copy is kept while the body streams upstream, and
+    /// a body known to be too large is marked unreplayable at once. Nothing is read before the upstream asks for it.
     /// </summary>
-    private static async ValueTask<ReplayableRequestBody?> PrepareBodyAsync(HttpContext context, int maxRetries, int maxReplayBytes)
+    private static ReplayableRequestBody? WrapBody(HttpContext context, int maxRetries, int maxReplayBytes)
     {
         if (maxRetries == 0 || context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true)
         {
@@ -200,32 +239,20 @@ internal sealed class UpstreamRouterMiddleware(
         {
             body.MarkUnreplayable();
         }
-        else if (context.Request.ContentLength is not null)
-        {
-            await body.FillAsync(context.RequestAborted);
-        }
 
         context.Request.Body = body;
         return body;
     }
 
-    private static async Task AnswerTimeoutAsync(HttpContext context, TimeSpan timeout)
+    /// <summary>Forgets a held-back response before the next attempt, keeping the <c>x-request-id</c> the caller gets back.</summary>
+    private static void ClearKeepingRequestId(HttpResponse response)
     {
-        context.Response.Clear();
-        context.Features.Set<IForwarderErrorFeature>(new UpstreamTimeoutError(timeout));
-        if (IsGrpc(context.Request))
+        var requestId = response.Headers[RequestId.Header];
+        response.Clear();
+        if (requestId.Count > 0)
         {
-            // gRPC callers expect a status, not an HTTP error: a trailers-only DEADLINE_EXCEEDED.
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = "4";
-            context.Response.Headers["grpc-message"] = "upstream request timeout";
-            return;
+            response.Headers[RequestId.Header] = requestId;
         }
-
-        context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-        context.Response.ContentType = "text/plain";
-        await context.Response.WriteAsync("upstream request timeout");
     }
 
     private const RetryConditions GrpcConditions = RetryConditions.GrpcCancelled | RetryConditions.GrpcDeadlineExceeded
@@ -235,6 +262,10 @@ internal sealed class UpstreamRouterMiddleware(
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method)
         || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method);
 
-    private static bool IsGrpc(HttpRequest request) =>
+    private static bool IsUpgrade(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+        || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
+
+    internal static bool IsGrpc(HttpRequest request) =>
         request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
 }

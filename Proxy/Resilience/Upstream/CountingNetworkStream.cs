@@ -1,6 +1,8 @@
 using System.Net.Sockets;
 
-namespace ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Observability;
+
+namespace ProxyMesh.Proxy.Resilience.Upstream;
 
 /// <summary>
 /// An upstream connection's stream that counts the bytes it carries and the connection's lifetime, and gives back its

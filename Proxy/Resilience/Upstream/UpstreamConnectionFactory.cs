@@ -1,17 +1,18 @@
 using System.Net.Sockets;
-using ProxyMesh.Proxy.Resilience;
+using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using ProxyMesh.Proxy.Resilience.Timeouts;
 using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Forwarder;
 
-namespace ProxyMesh.Proxy.Observability;
+namespace ProxyMesh.Proxy.Resilience.Upstream;
 
 /// <summary>
-/// YARP's upstream client, with connections opened through a callback that counts them and their bytes per cluster,
-/// under the cluster's max_connections circuit breaker and connect timeout, with TLS as the cluster's <c>Tls</c> policy says.
+/// YARP's upstream client, with every connection opened through a callback that enforces the cluster's connection
+/// policy — the max_connections circuit breaker and the connect timeout — and reports the connection and its bytes
+/// into <see cref="UpstreamConnectionStats"/>; TLS to the cluster's hosts is as its <c>Tls</c> policy says.
 /// </summary>
-internal sealed class InstrumentedForwarderHttpClientFactory(
+internal sealed class UpstreamConnectionFactory(
     UpstreamConnectionStats stats,
     ClusterCircuitBreakers breakers,
     ClusterPolicies policies,
@@ -27,15 +28,27 @@ internal sealed class InstrumentedForwarderHttpClientFactory(
         tls.ConfigureHttpHandler(clusterId, handler);
         var series = stats.For(clusterId);
 
-        // The cluster's connect timeout (policy Timeouts:Connect) is read at each connect, so a reload applies at once.
+        // The handler's own timeout is off: the cluster's (policy Timeouts:Connect) is read at each connect, so a reload
+        // applies at once. It bounds the wait for a max_connections slot as well as the connect itself: the handler
+        // finishes a connect even when the request that started it was cancelled, and such an abandoned connect gives
+        // its pending slot back within the connect timeout.
         handler.ConnectTimeout = Timeout.InfiniteTimeSpan;
         handler.ConnectCallback = async (connection, cancellationToken) =>
         {
-            var slot = await breakers.AcquireConnectionAsync(clusterId, cancellationToken);
-            series.Connections.Inc();
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             using var timeout = new CancellationTokenSource(policies.For<TimeoutPolicy>(clusterId, TimeoutPolicy.Name).Connect, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+            IDisposable slot;
+            try
+            {
+                slot = await breakers.AcquireConnectionAsync(clusterId, linked.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new CircuitBreakerOverflowException(clusterId, "max_connections (no connection freed within the connect timeout)");
+            }
+
+            series.Connections.Inc();
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
                 await socket.ConnectAsync(connection.DnsEndPoint, linked.Token);
