@@ -1,6 +1,7 @@
 using ProxyMesh.Proxy.Admin;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Discovery;
+using ProxyMesh.Proxy.Grpc.Transcoding;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
@@ -28,6 +29,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshResilience();
         builder.Services.AddProxyMeshLoadBalancing();
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
+        builder.Services.AddProxyMeshGrpcTranscoding(configuration);
         builder.Services.AddProxyMeshAdmin();
         replaceServices?.Invoke(builder.Services);
 

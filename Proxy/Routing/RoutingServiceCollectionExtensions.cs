@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.DataProtection;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Grpc.Transcoding;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
@@ -28,6 +29,7 @@ public static class RoutingServiceCollectionExtensions
     {
         endpoints.MapReverseProxy(proxy =>
             {
+                proxy.UseGrpcTranscoding();
                 proxy.UseUpstreamStats();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseRouter();
@@ -37,7 +39,8 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseOutlierDetection(); // Alongside, not instead: clusters may still configure YARP's own passive checks.
                 proxy.UsePassiveHealthChecks();
             })
-            .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));
+            .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)))
+            .ConfigureEndpoints(GrpcTranscodingServiceCollectionExtensions.AddGrpcTranscodingMetadata);
         return endpoints;
     }
 }
