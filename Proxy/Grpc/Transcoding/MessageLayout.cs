@@ -96,7 +96,8 @@ internal sealed class FieldLayout
         Type = descriptor.FieldType;
         IsRepeated = descriptor.IsRepeated;
         IsMap = descriptor.IsMap;
-        IsPacked = descriptor.IsPacked;
+        // Descriptors report proto3's packed default for any repeated field; only scalars can be packed.
+        IsPacked = descriptor.IsRepeated && descriptor.IsPacked && Type is not (FieldType.String or FieldType.Bytes or FieldType.Message or FieldType.Group);
         HasPresence = descriptor.HasPresence;
         Oneof = descriptor.RealContainingOneof;
         JsonMemberName = Encoding.UTF8.GetBytes(QuotedName(descriptor.JsonName) + ": ");

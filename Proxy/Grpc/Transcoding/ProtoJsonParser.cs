@@ -33,7 +33,7 @@ internal sealed class ProtoJsonParser(TypePool pool)
         {
             foreach (var value in values)
             {
-                WriteTextValue(output, leaf, value);
+                WriteTextValue(output, leaf, value, ScalarMode.Tagged);
             }
         });
         for (var i = path.Count - 2; i >= 0; i--)
@@ -129,8 +129,8 @@ internal sealed class ProtoJsonParser(TypePool pool)
 
                 var bytes = Encode(entryOutput =>
                 {
-                    WriteTextValue(entryOutput, keyField, member.Name);
-                    WriteSingle(entryOutput, valueField, member.Value, depth + 1);
+                    WriteTextValue(entryOutput, keyField, member.Name, ScalarMode.OmitDefault);
+                    WriteSingle(entryOutput, valueField, member.Value, depth + 1, ScalarMode.OmitDefault);
                 });
                 output.WriteTag(field.Number, WireFormat.WireType.LengthDelimited);
                 output.WriteBytes(UnsafeByteOperations.UnsafeWrap(bytes));
@@ -146,6 +146,24 @@ internal sealed class ProtoJsonParser(TypePool pool)
                 throw new TranscodingException($"{field.Descriptor.FullName}: a repeated field is a JSON array, got {value.ValueKind}");
             }
 
+            if (field.IsPacked)
+            {
+                var packed = Encode(packedOutput =>
+                {
+                    foreach (var item in value.EnumerateArray())
+                    {
+                        WriteSingle(packedOutput, field, item, depth, ScalarMode.ValueOnly);
+                    }
+                });
+                if (packed.Length > 0)
+                {
+                    output.WriteTag(field.Number, WireFormat.WireType.LengthDelimited);
+                    output.WriteBytes(UnsafeByteOperations.UnsafeWrap(packed));
+                }
+
+                return;
+            }
+
             foreach (var item in value.EnumerateArray())
             {
                 if (item.ValueKind == JsonValueKind.Null && field.Message?.WellKnown != WellKnownKind.Value)
@@ -153,16 +171,16 @@ internal sealed class ProtoJsonParser(TypePool pool)
                     throw new TranscodingException($"{field.Descriptor.FullName}: repeated field holds null");
                 }
 
-                WriteSingle(output, field, item, depth);
+                WriteSingle(output, field, item, depth, ScalarMode.Tagged);
             }
 
             return;
         }
 
-        WriteSingle(output, field, value, depth);
+        WriteSingle(output, field, value, depth, field.HasPresence ? ScalarMode.Tagged : ScalarMode.OmitDefault);
     }
 
-    private void WriteSingle(CodedOutputStream output, FieldLayout field, JsonElement value, int depth)
+    private void WriteSingle(CodedOutputStream output, FieldLayout field, JsonElement value, int depth, ScalarMode mode)
     {
         if (field.Type is FieldType.Message or FieldType.Group)
         {
@@ -180,10 +198,10 @@ internal sealed class ProtoJsonParser(TypePool pool)
                     throw Invalid(field, value.GetRawText());
                 }
 
-                WriteScalar(output, field, value.GetRawText());
+                WriteScalar(output, field, value.GetRawText(), mode);
                 break;
             case JsonValueKind.String:
-                WriteScalar(output, field, value.GetString()!);
+                WriteScalar(output, field, value.GetString()!, mode);
                 break;
             case JsonValueKind.True:
             case JsonValueKind.False:
@@ -192,24 +210,24 @@ internal sealed class ProtoJsonParser(TypePool pool)
                     throw Invalid(field, value.GetRawText());
                 }
 
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteBool(value.ValueKind == JsonValueKind.True);
+                WriteScalar(output, field, value.ValueKind == JsonValueKind.True ? "true" : "false", mode);
                 break;
             case JsonValueKind.Null when field.Enum?.IsNullValue == true:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteEnum(0);
+                WriteScalar(output, field, "0", mode);
                 break;
+            case JsonValueKind.Null:
+                throw new TranscodingException($"{field.Descriptor.FullName}: null is not a value here");
             default:
                 throw Invalid(field, value.GetRawText());
         }
     }
 
     /// <summary>A path variable or query parameter: scalars from their text, well-known message types from their JSON string form.</summary>
-    private static void WriteTextValue(CodedOutputStream output, FieldLayout field, string text)
+    private static void WriteTextValue(CodedOutputStream output, FieldLayout field, string text, ScalarMode mode)
     {
         if (field.Type is not (FieldType.Message or FieldType.Group))
         {
-            WriteScalar(output, field, text);
+            WriteScalar(output, field, text, mode);
             return;
         }
 
@@ -225,88 +243,241 @@ internal sealed class ProtoJsonParser(TypePool pool)
         output.WriteBytes(UnsafeByteOperations.UnsafeWrap(bytes));
     }
 
-    private static void WriteScalar(CodedOutputStream output, FieldLayout field, string text)
+    /// <summary>
+    /// One scalar from its text. Like generated code, a field without presence leaves its default value out, so
+    /// that re-encoded messages (an <c>Any</c>'s payload) come out byte for byte as the generated serializer writes them.
+    /// </summary>
+    private static void WriteScalar(CodedOutputStream output, FieldLayout field, string text, ScalarMode mode)
     {
         switch (field.Type)
         {
             case FieldType.Double:
-                output.WriteTag(field.Number, WireFormat.WireType.Fixed64);
-                output.WriteDouble(ParseDouble(field, text));
-                break;
-            case FieldType.Float:
-                var d = ParseDouble(field, text);
-                if (double.IsFinite(d) && Math.Abs(d) > float.MaxValue)
+            {
+                var v = ParseDouble(field, text);
+                if (mode == ScalarMode.OmitDefault && BitConverter.DoubleToInt64Bits(v) == 0)
                 {
-                    throw Invalid(field, text);
+                    return;
                 }
 
-                output.WriteTag(field.Number, WireFormat.WireType.Fixed32);
-                output.WriteFloat((float)d);
-                break;
-            case FieldType.Int64:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteInt64(ParseInteger<long>(field, text));
-                break;
-            case FieldType.SInt64:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteSInt64(ParseInteger<long>(field, text));
-                break;
-            case FieldType.SFixed64:
-                output.WriteTag(field.Number, WireFormat.WireType.Fixed64);
-                output.WriteSFixed64(ParseInteger<long>(field, text));
-                break;
-            case FieldType.UInt64:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteUInt64(ParseInteger<ulong>(field, text));
-                break;
-            case FieldType.Fixed64:
-                output.WriteTag(field.Number, WireFormat.WireType.Fixed64);
-                output.WriteFixed64(ParseInteger<ulong>(field, text));
-                break;
-            case FieldType.Int32:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteInt32(ParseInteger<int>(field, text));
-                break;
-            case FieldType.SInt32:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteSInt32(ParseInteger<int>(field, text));
-                break;
-            case FieldType.SFixed32:
-                output.WriteTag(field.Number, WireFormat.WireType.Fixed32);
-                output.WriteSFixed32(ParseInteger<int>(field, text));
-                break;
-            case FieldType.UInt32:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteUInt32(ParseInteger<uint>(field, text));
-                break;
-            case FieldType.Fixed32:
-                output.WriteTag(field.Number, WireFormat.WireType.Fixed32);
-                output.WriteFixed32(ParseInteger<uint>(field, text));
-                break;
-            case FieldType.Bool:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteBool(text switch
+                Tag(output, field, WireFormat.WireType.Fixed64, mode);
+                output.WriteDouble(v);
+                return;
+            }
+
+            case FieldType.Float:
+            {
+                var v = ParseFloat(field, text);
+                if (mode == ScalarMode.OmitDefault && BitConverter.SingleToInt32Bits(v) == 0)
                 {
-                    "true" => true,
-                    "false" => false,
-                    _ => throw Invalid(field, text),
-                });
-                break;
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Fixed32, mode);
+                output.WriteFloat(v);
+                return;
+            }
+
+            case FieldType.Int64:
+            {
+                var v = ParseInteger<long>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteInt64(v);
+                return;
+            }
+
+            case FieldType.SInt64:
+            {
+                var v = ParseInteger<long>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteSInt64(v);
+                return;
+            }
+
+            case FieldType.SFixed64:
+            {
+                var v = ParseInteger<long>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Fixed64, mode);
+                output.WriteSFixed64(v);
+                return;
+            }
+
+            case FieldType.UInt64:
+            {
+                var v = ParseInteger<ulong>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteUInt64(v);
+                return;
+            }
+
+            case FieldType.Fixed64:
+            {
+                var v = ParseInteger<ulong>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Fixed64, mode);
+                output.WriteFixed64(v);
+                return;
+            }
+
+            case FieldType.Int32:
+            {
+                var v = ParseInteger<int>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteInt32(v);
+                return;
+            }
+
+            case FieldType.SInt32:
+            {
+                var v = ParseInteger<int>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteSInt32(v);
+                return;
+            }
+
+            case FieldType.SFixed32:
+            {
+                var v = ParseInteger<int>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Fixed32, mode);
+                output.WriteSFixed32(v);
+                return;
+            }
+
+            case FieldType.UInt32:
+            {
+                var v = ParseInteger<uint>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteUInt32(v);
+                return;
+            }
+
+            case FieldType.Fixed32:
+            {
+                var v = ParseInteger<uint>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Fixed32, mode);
+                output.WriteFixed32(v);
+                return;
+            }
+
+            case FieldType.Bool:
+            {
+                var v = text switch { "true" => true, "false" => false, _ => throw Invalid(field, text) };
+                if (mode == ScalarMode.OmitDefault && !v)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteBool(v);
+                return;
+            }
+
             case FieldType.String:
-                output.WriteTag(field.Number, WireFormat.WireType.LengthDelimited);
-                output.WriteString(text);
-                break;
+            {
+                var v = text;
+                if (mode == ScalarMode.OmitDefault && v.Length == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.LengthDelimited, mode);
+                output.WriteString(v);
+                return;
+            }
+
             case FieldType.Bytes:
-                output.WriteTag(field.Number, WireFormat.WireType.LengthDelimited);
-                output.WriteBytes(UnsafeByteOperations.UnsafeWrap(ParseBase64(field, text)));
-                break;
+            {
+                var v = ParseBase64(field, text);
+                if (mode == ScalarMode.OmitDefault && v.Length == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.LengthDelimited, mode);
+                output.WriteBytes(UnsafeByteOperations.UnsafeWrap(v));
+                return;
+            }
+
             case FieldType.Enum:
-                output.WriteTag(field.Number, WireFormat.WireType.Varint);
-                output.WriteEnum(field.Enum!.TryGetNumber(text, out var number) ? number : ParseInteger<int>(field, text));
-                break;
+            {
+                var v = field.Enum!.TryGetNumber(text, out var number) ? number : ParseInteger<int>(field, text);
+                if (mode == ScalarMode.OmitDefault && v == 0)
+                {
+                    return;
+                }
+
+                Tag(output, field, WireFormat.WireType.Varint, mode);
+                output.WriteEnum(v);
+                return;
+            }
+
             default:
                 throw new TranscodingException($"{field.Descriptor.FullName}: unsupported field type {field.Type}");
         }
+    }
+
+    private static void Tag(CodedOutputStream output, FieldLayout field, WireFormat.WireType wireType, ScalarMode mode)
+    {
+        if (mode != ScalarMode.ValueOnly)
+        {
+            output.WriteTag(field.Number, wireType);
+        }
+    }
+
+    private static float ParseFloat(FieldLayout field, string text)
+    {
+        // Out of range only if it rounds to infinity: float.MaxValue's shortest text reads back a little above it.
+        var value = ParseDouble(field, text);
+        var single = (float)value;
+        return float.IsInfinity(single) && double.IsFinite(value) ? throw Invalid(field, text) : single;
     }
 
     private byte[] EncodeAny(JsonElement element, int depth)
@@ -407,6 +578,14 @@ internal sealed class ProtoJsonParser(TypePool pool)
         {
             throw Invalid(field, text);
         }
+    }
+
+    /// <summary>How a scalar is written: with its tag, with its tag unless it is the default, or bare (inside a packed run).</summary>
+    private enum ScalarMode
+    {
+        Tagged,
+        OmitDefault,
+        ValueOnly,
     }
 
     private static TranscodingException Invalid(FieldLayout field, string text)
