@@ -92,6 +92,8 @@ internal sealed class GrpcResponseCapture : Stream, IHttpResponseBodyFeature, IH
             }
             else
             {
+                // What was sent reaches the client first; then the cut, so the array is never mistaken for complete.
+                await _originalBody.Stream.FlushAsync();
                 _context.Abort();
             }
 
