@@ -10,7 +10,7 @@ namespace ProxyMesh.Proxy.Tests.Grpc.Transcoding;
 /// </summary>
 public static class LibraryDescriptors
 {
-    private static readonly Lazy<string> SetPath = new(Compile);
+    private static readonly Lazy<string> SetPath = new(() => Compile(System.IO.Path.Combine(AppContext.BaseDirectory, "Protos"), "transcoding.proto"));
 
     /// <summary>Path of the compiled FileDescriptorSet.</summary>
     public static string Path => SetPath.Value;
@@ -18,13 +18,20 @@ public static class LibraryDescriptors
     internal static TypePool Pool() => new(DescriptorSetReader.Read(File.ReadAllBytes(Path)).Concat([
         Google.Protobuf.WellKnownTypes.AnyReflection.Descriptor, Google.Rpc.StatusReflection.Descriptor, Google.Rpc.ErrorDetailsReflection.Descriptor]));
 
-    private static string Compile()
+    /// <summary>Runs protoc on <paramref name="file"/> in <paramref name="directory"/> (google/api imports resolve from the test's Protos).</summary>
+    public static string Compile(string directory, string file, bool includeImports = true)
     {
         var protos = System.IO.Path.Combine(AppContext.BaseDirectory, "Protos");
         var output = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "proxymesh-tests", $"library-{Guid.NewGuid():N}.pb");
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(output)!);
         var start = new ProcessStartInfo("protoc") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { $"--proto_path={protos}", "--proto_path=/usr/include", "--include_imports", $"--descriptor_set_out={output}", "transcoding.proto" })
+        var arguments = new List<string> { $"--proto_path={directory}", $"--proto_path={protos}", "--proto_path=/usr/include", $"--descriptor_set_out={output}", file };
+        if (includeImports)
+        {
+            arguments.Add("--include_imports");
+        }
+
+        foreach (var argument in arguments.Distinct())
         {
             start.ArgumentList.Add(argument);
         }
