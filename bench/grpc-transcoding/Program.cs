@@ -23,6 +23,7 @@ using ProxyMesh.Proxy.Listeners;
 var seconds = Option("--seconds", 10);
 var warmup = Option("--warmup", 5);
 var concurrency = Option("--concurrency", 32);
+var rounds = Option("--rounds", 3);
 var output = OptionText("--out", "bench/results/grpc-transcoding.md");
 
 var directory = Path.Combine(Path.GetTempPath(), $"proxymesh-bench-transcoding-{Guid.NewGuid():N}");
@@ -40,6 +41,7 @@ var settings = new JsonObject
         ["ServiceName"] = "bench",
         ["Listeners"] = new JsonObject { ["ingress"] = new JsonObject { ["Url"] = "http://127.0.0.1:0" } },
         ["Admin"] = new JsonObject { ["Url"] = "http://127.0.0.1:0" },
+        ["AccessLog"] = new JsonObject { ["Enabled"] = false },
         ["GrpcTranscoding"] = new JsonObject
         {
             ["items"] = new JsonObject { ["DescriptorSet"] = descriptorSet, ["Services"] = new JsonArray("proxymesh.bench.Items") },
@@ -110,26 +112,44 @@ var scenarios = new (string Name, Func<Task> Call)[]
     ("transcoded JSON (h2c)", () => JsonOver(http2)),
     ("transcoded JSON (HTTP/1.1)", () => JsonOver(http1)),
 };
-var results = new List<(string Name, double Rate, double P50, double P99, long Errors)>();
-foreach (var (name, call) in scenarios)
+// Rounds interleave the scenarios so that a change in the machine's load hits each of them alike.
+var totals = scenarios.Select(_ => (Count: 0L, Errors: 0L, Histogram: new LongHistogram(TimeStamp.Seconds(30), 3), Elapsed: TimeSpan.Zero)).ToArray();
+foreach (var (_, call) in scenarios)
 {
     await RunAsync(call, TimeSpan.FromSeconds(warmup));
-    var (count, errors, histogram, elapsed) = await RunAsync(call, TimeSpan.FromSeconds(seconds));
-    results.Add((name, count / elapsed.TotalSeconds, histogram.GetValueAtPercentile(50) / 1000.0, histogram.GetValueAtPercentile(99) / 1000.0, errors));
-    Console.WriteLine($"{name}: {count / elapsed.TotalSeconds:F0} calls/s, p99 {histogram.GetValueAtPercentile(99) / 1000.0:F2} ms, errors {errors}");
 }
 
+for (var round = 0; round < rounds; round++)
+{
+    for (var i = 0; i < scenarios.Length; i++)
+    {
+        var (count, errors, histogram, elapsed) = await RunAsync(scenarios[i].Call, TimeSpan.FromSeconds(seconds));
+        totals[i].Count += count;
+        totals[i].Errors += errors;
+        totals[i].Histogram.Add(histogram);
+        totals[i].Elapsed += elapsed;
+        Console.WriteLine($"round {round + 1} {scenarios[i].Name}: {count / elapsed.TotalSeconds:F0} calls/s");
+    }
+}
+
+var results = scenarios.Select((scenario, i) => (
+    scenario.Name,
+    Rate: totals[i].Count / totals[i].Elapsed.TotalSeconds,
+    P50: totals[i].Histogram.GetValueAtPercentile(50) / 1000.0,
+    P99: totals[i].Histogram.GetValueAtPercentile(99) / 1000.0,
+    totals[i].Errors)).ToList();
 var plain = results[0].Rate;
 var report = new StringBuilder();
 report.AppendLine("# gRPC JSON transcoding: transcoded JSON unary vs plain gRPC through the proxy");
 report.AppendLine();
-report.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC with `bench/grpc-transcoding/run.sh` (`--seconds {seconds} --warmup {warmup} --concurrency {concurrency}`), Release build,");
+report.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC with `bench/grpc-transcoding/run.sh` (`--seconds {seconds} --warmup {warmup} --concurrency {concurrency} --rounds {rounds}`), Release build,");
 report.AppendLine(CultureInfo.InvariantCulture, $"{Environment.ProcessorCount} cores shared by the load generator, the proxy and the upstream (all in one process, 127.0.0.1),");
 report.AppendLine("on a machine loaded by other builds at the same time: read the ratios, not the absolute numbers.");
 report.AppendLine();
 report.AppendLine("Each call: `Items.Create` (a 10-field message with a Timestamp, map, repeated and enum fields) through the same");
 report.AppendLine("route to the same h2c Kestrel gRPC upstream; JSON is `POST /v1/shelves/{shelf}/items` with `body: \"item\"`.");
-report.AppendLine(CultureInfo.InvariantCulture, $"{concurrency} callers in a closed loop; each scenario warmed up for {warmup} s before {seconds} s of measurement.");
+report.AppendLine(CultureInfo.InvariantCulture, $"{concurrency} callers in a closed loop; each scenario warmed up for {warmup} s, then {rounds} rounds of {seconds} s per scenario, interleaved.");
+report.AppendLine(CultureInfo.InvariantCulture, $"Machine load average when the run ended: {File.ReadAllText("/proc/loadavg").Split(' ')[0]} (2 cores).");
 report.AppendLine();
 report.AppendLine("| scenario | calls/s | × plain gRPC | p50 ms | p99 ms | errors |");
 report.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");

@@ -120,4 +120,22 @@ public sealed class GrpcTranscodingConfigTests
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
         Assert.StartsWith("{ \"code\": 14, \"message\": \"", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Requests_are_counted_by_result_per_transcoder()
+    {
+        await using var upstream = await TranscodingProxy.StartUpstreamAsync();
+        await using var proxy = await RunningProxy.StartAsync(TranscodingProxy.Config(upstream.Address, LibraryDescriptors.Path));
+        using var client = Clients.Http1(proxy.Ingress);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/v1/shelves/1")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await client.GetAsync("/v1/shelves/missing")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await client.GetAsync("/v1/shelves/1/books?nosuch=1")).StatusCode);
+
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_grpc_transcoding_rq_total", "transcoder=\"library\",result=\"transcoded\"", 2);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_grpc_transcoding_rq_total", "transcoder=\"library\",result=\"invalid_request\"", 1);
+        Assert.Equal(0, await MetricsScrape.ValueAsync(proxy, "proxymesh_grpc_transcoding_rq_total", "transcoder=\"library\",result=\"invalid_response\""));
+        using var admin = Clients.Http1(proxy.Admin);
+        Assert.Equal(string.Empty, await Promtool.CheckMetricsAsync(await admin.GetStringAsync("/metrics")));
+    }
 }

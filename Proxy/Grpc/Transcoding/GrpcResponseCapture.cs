@@ -92,6 +92,11 @@ internal sealed class GrpcResponseCapture : Stream, IHttpResponseBodyFeature, IH
             }
             else
             {
+                if (_tooLarge)
+                {
+                    _transcoder.Stats?.InvalidResponse.Inc();
+                }
+
                 // What was sent reaches the client first; then the cut, so the array is never mistaken for complete.
                 await _originalBody.Stream.FlushAsync();
                 _context.Abort();
@@ -117,6 +122,7 @@ internal sealed class GrpcResponseCapture : Stream, IHttpResponseBodyFeature, IH
 
         if (_tooLarge)
         {
+            _transcoder.Stats?.InvalidResponse.Inc();
             await WriteStatusAsync(_context, _transcoder, GrpcStatusMapping.Internal, $"upstream message larger than {MaxMessageBytes} bytes");
             return;
         }
@@ -152,6 +158,7 @@ internal sealed class GrpcResponseCapture : Stream, IHttpResponseBodyFeature, IH
             {
                 if (!TryTakeFrame(out var message))
                 {
+                    _transcoder.Stats?.InvalidResponse.Inc();
                     await WriteStatusAsync(_context, _transcoder, GrpcStatusMapping.Internal, "upstream answered OK without a message");
                     return;
                 }
@@ -161,6 +168,7 @@ internal sealed class GrpcResponseCapture : Stream, IHttpResponseBodyFeature, IH
         }
         catch (Exception e) when (e is InvalidDataException or InvalidOperationException or InvalidProtocolBufferException or ArgumentException)
         {
+            _transcoder.Stats?.InvalidResponse.Inc();
             await WriteStatusAsync(_context, _transcoder, GrpcStatusMapping.Internal, $"cannot transcode the upstream response: {e.Message}");
             return;
         }

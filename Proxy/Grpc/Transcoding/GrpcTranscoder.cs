@@ -34,6 +34,9 @@ internal sealed class GrpcTranscoder
 
     public MessageLayout StatusLayout { get; }
 
+    /// <summary>This transcoder's counters; set by <see cref="GrpcTranscoders"/> before it serves.</summary>
+    public GrpcTranscodingStats.Series? Stats { get; set; }
+
     public IEnumerable<HttpBinding> Bindings => _bindingsByMethod.Values.SelectMany(bindings => bindings);
 
     /// <summary>The most specific binding for the HTTP method and decoded path segments, with its variables' values.</summary>

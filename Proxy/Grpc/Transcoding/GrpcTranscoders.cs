@@ -15,8 +15,11 @@ internal sealed partial class GrpcTranscoders : IDisposable
     private readonly IDisposable _subscription;
     private Snapshot _current = new(new Dictionary<string, GrpcTranscoder>(StringComparer.OrdinalIgnoreCase));
 
-    public GrpcTranscoders(IConfiguration validatedConfiguration, IHostEnvironment environment, ILogger<GrpcTranscoders> logger)
+    private readonly GrpcTranscodingStats _stats;
+
+    public GrpcTranscoders(IConfiguration validatedConfiguration, IHostEnvironment environment, GrpcTranscodingStats stats, ILogger<GrpcTranscoders> logger)
     {
+        _stats = stats;
         _configuration = validatedConfiguration;
         _contentRoot = environment.ContentRootPath;
         _logger = logger;
@@ -40,6 +43,7 @@ internal sealed partial class GrpcTranscoders : IDisposable
                 var transcoder = GrpcTranscoder.Load(options, _contentRoot, problems);
                 if (transcoder is not null)
                 {
+                    transcoder.Stats = _stats.For(options.Name);
                     next[options.Name] = transcoder;
                 }
                 else if (previous.TryGetValue(options.Name, out var kept))

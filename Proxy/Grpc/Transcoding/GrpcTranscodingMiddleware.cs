@@ -41,16 +41,20 @@ internal sealed class GrpcTranscodingMiddleware(RequestDelegate next, GrpcTransc
         }
         catch (TranscodingException e)
         {
+            transcoder.Stats?.InvalidRequest.Inc();
             await GrpcResponseCapture.WriteStatusAsync(context, transcoder, GrpcStatusMapping.InvalidArgument, e.Message);
             return;
         }
         catch (JsonException e)
         {
+            transcoder.Stats?.InvalidRequest.Inc();
             await GrpcResponseCapture.WriteStatusAsync(context, transcoder, GrpcStatusMapping.InvalidArgument, $"request body is not valid JSON: {e.Message}");
             return;
         }
 
+        transcoder.Stats?.Transcoded.Inc();
         var bodyDetection = context.Features.Get<IHttpRequestBodyDetectionFeature>();
+        var bodySize = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
         RewriteAsGrpc(context, binding, frame);
         var capture = new GrpcResponseCapture(context, transcoder, binding);
         try
@@ -61,6 +65,7 @@ internal sealed class GrpcTranscodingMiddleware(RequestDelegate next, GrpcTransc
         {
             capture.Uninstall();
             context.Features.Set(bodyDetection);
+            context.Features.Set(bodySize);
         }
 
         await capture.CompleteAsync();
@@ -162,8 +167,10 @@ internal sealed class GrpcTranscodingMiddleware(RequestDelegate next, GrpcTransc
         request.ContentLength = frame.Length;
         request.Body = new MemoryStream(frame, writable: false);
 
-        // A GET has no body as far as the server is concerned; YARP asks this feature whether to send one.
+        // A GET has no body as far as the server is concerned; YARP asks this feature whether to send one. YARP also
+        // lifts the body size limit of gRPC requests, which Kestrel's feature refuses once the JSON body has been read.
         context.Features.Set<IHttpRequestBodyDetectionFeature>(TranscodedRequestBody.Instance);
+        context.Features.Set<IHttpMaxRequestBodySizeFeature>(TranscodedRequestBody.Instance);
     }
 
     /// <summary>The request target's path split into percent-decoded segments (from the raw target, so an encoded '/' stays inside its segment).</summary>
@@ -189,10 +196,19 @@ internal sealed class GrpcTranscodingMiddleware(RequestDelegate next, GrpcTransc
         return segments;
     }
 
-    private sealed class TranscodedRequestBody : IHttpRequestBodyDetectionFeature
+    /// <summary>The transcoded body: always there, already read in full and within Kestrel's limit, so nothing is left to limit.</summary>
+    private sealed class TranscodedRequestBody : IHttpRequestBodyDetectionFeature, IHttpMaxRequestBodySizeFeature
     {
         public static readonly TranscodedRequestBody Instance = new();
 
         public bool CanHaveBody => true;
+
+        public bool IsReadOnly => false;
+
+        public long? MaxRequestBodySize
+        {
+            get => null;
+            set { }
+        }
     }
 }

@@ -12,9 +12,11 @@ public static class GrpcTranscodingServiceCollectionExtensions
     public static IServiceCollection AddProxyMeshGrpcTranscoding(this IServiceCollection services, IConfiguration validatedConfiguration)
     {
         services.AddSingleton<IConfigurationValidator, GrpcTranscodingConfigValidator>();
+        services.AddSingleton<GrpcTranscodingStats>();
         services.AddSingleton(provider => new GrpcTranscoders(
             validatedConfiguration,
             provider.GetRequiredService<IHostEnvironment>(),
+            provider.GetRequiredService<GrpcTranscodingStats>(),
             provider.GetRequiredService<ILogger<GrpcTranscoders>>()));
         return services;
     }
