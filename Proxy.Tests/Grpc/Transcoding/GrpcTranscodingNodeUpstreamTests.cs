@@ -69,7 +69,7 @@ public sealed class GrpcTranscodingNodeUpstreamTests : IClassFixture<NodeLibrary
             FDouble = 1.5, FFloat = -2.25f, FInt32 = -7, FInt64 = long.MinValue, FUint64 = ulong.MaxValue, FSint32 = -3, FBool = true,
             FString = "h\u00e9llo <world>", FBytes = ByteString.CopyFrom(1, 2, 3), FEnum = Color.Blue, FMessage = new Inner { Name = "n", Value = 4 },
             RInt32 = { 1, -2, 3 }, RString = { "a", "b" }, REnum = { Color.Red, Color.Green },
-            MStringInt32 = { ["x"] = 1 }, MInt64String = { [-5] = "neg" }, CString = "chosen", OInt32 = 0,
+            MStringInt32 = { ["x"] = 1 }, MUint32Enum = { [7] = Color.Green }, CString = "chosen", OInt32 = 0,
             WTimestamp = Timestamp.FromDateTime(new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc)), WDuration = Duration.FromTimeSpan(TimeSpan.FromSeconds(1.5)),
             WInt32 = 9, WString = "wrapped", WStruct = new Struct { Fields = { ["k"] = Value.ForString("v") } }, WFieldMask = new FieldMask { Paths = { "f_string" } },
         };
