@@ -16,6 +16,7 @@ namespace ProxyMesh.Proxy.Grpc.Transcoding;
 internal sealed class ProtoJsonParser(TypePool pool)
 {
     private const int MaxDepth = 100;
+    private const int StagingBufferSize = 256;
 
     public byte[] EncodeMessage(MessageLayout layout, JsonElement element) => EncodeMessage(layout, element, 0);
 
@@ -517,8 +518,9 @@ internal sealed class ProtoJsonParser(TypePool pool)
 
     private static byte[] Encode(Action<CodedOutputStream> write)
     {
+        // Most messages and map entries are small: a small staging buffer instead of the default 4 KiB per nesting level.
         using var buffer = new MemoryStream();
-        using (var output = new CodedOutputStream(buffer, leaveOpen: true))
+        using (var output = new CodedOutputStream(buffer, StagingBufferSize, leaveOpen: true))
         {
             write(output);
         }
