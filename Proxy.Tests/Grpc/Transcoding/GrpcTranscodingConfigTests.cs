@@ -138,4 +138,18 @@ public sealed class GrpcTranscodingConfigTests
         using var admin = Clients.Http1(proxy.Admin);
         Assert.Equal(string.Empty, await Promtool.CheckMetricsAsync(await admin.GetStringAsync("/metrics")));
     }
+
+    [Fact]
+    public async Task IgnoreUnknownQueryParameters_lets_unknown_parameters_through()
+    {
+        await using var upstream = await TranscodingProxy.StartUpstreamAsync();
+        var config = TranscodingProxy.Config(upstream.Address, LibraryDescriptors.Path);
+        config.Root["ProxyMesh"]!["GrpcTranscoding"]!["library"]!["IgnoreUnknownQueryParameters"] = true;
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        var body = await client.GetStringAsync("/v1/shelves/1/books?utm_source=mail&pageSize=4");
+
+        Assert.Equal(4, ListBooksResponse.Parser.ParseJson(body).Echo.PageSize);
+    }
 }
