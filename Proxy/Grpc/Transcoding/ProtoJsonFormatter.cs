@@ -148,7 +148,7 @@ internal sealed class ProtoJsonFormatter(TypePool pool)
     {
         var items = 0;
         json.OpenArray();
-        var elementKind = ElementKind(field.Type);
+        var elementKind = ExpectedKind(field.Type);
         foreach (var occurrence in occurrences)
         {
             if (field.IsPackable && occurrence.Kind == WireKind.LengthDelimited)
@@ -591,8 +591,6 @@ internal sealed class ProtoJsonFormatter(TypePool pool)
         FieldType.Group => (WireKind)3,
         _ => WireKind.Varint,
     };
-
-    private static WireKind ElementKind(FieldType type) => ExpectedKind(type);
 
     private readonly record struct Occurrence(int FieldIndex, int Sequence, WireKind Kind, ulong Value, int Start, int Length);
 }

@@ -45,11 +45,7 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer)
         throw new InvalidDataException("malformed protobuf varint");
     }
 
-    public uint ReadFixed32()
-    {
-        var value = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-        return value;
-    }
+    public uint ReadFixed32() => System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
 
     public ulong ReadFixed64() => System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
 
