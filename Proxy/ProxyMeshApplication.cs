@@ -7,6 +7,7 @@ using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Grpc.Bridge;
 using ProxyMesh.Proxy.Grpc.Stats;
 using ProxyMesh.Proxy.Grpc.Web;
+using ProxyMesh.Proxy.Grpc.Transcoding;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
@@ -53,6 +54,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshTls();
         builder.Services.AddProxyMeshTcp();
         builder.Services.AddProxyMeshMongo();
+        builder.Services.AddProxyMeshGrpcTranscoding(configuration);
         builder.Services.AddProxyMeshAdmin();
         builder.Services.AddProxyMeshCors(configuration);
         builder.Services.AddProxyMeshGrpcWeb();

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.DataProtection;
 using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Grpc.Transcoding;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
@@ -30,8 +31,9 @@ public static class RoutingServiceCollectionExtensions
         endpoints.MapReverseProxy(proxy =>
             {
                 proxy.UseClusterContext();
-                proxy.UseUpstreamSpans();
                 proxy.UseCallerIdentity();
+                proxy.UseGrpcTranscoding();
+                proxy.UseUpstreamSpans();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseRouter(); // Reports each attempt's outcome to outlier detection and upstream stats.
                 proxy.UseSessionAffinity();
@@ -39,7 +41,8 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseLoadBalancing();
                 proxy.UsePassiveHealthChecks();
             })
-            .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)));
+            .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)))
+            .ConfigureEndpoints(GrpcTranscodingServiceCollectionExtensions.AddGrpcTranscodingMetadata);
         return endpoints;
     }
 }
