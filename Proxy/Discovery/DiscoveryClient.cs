@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Observability;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
@@ -24,6 +25,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
     private readonly IProxyStateLookup _proxyState;
     private readonly TimeProvider _time;
     private readonly Random _random;
+    private readonly BackgroundLoopErrors _loopErrors;
     private readonly ILogger<DiscoveryClient> _logger;
     private readonly HttpClient _http;
     private readonly Dictionary<string, (DiscoveryTarget Target, CancellationTokenSource Stop)> _running = new(StringComparer.OrdinalIgnoreCase);
@@ -38,6 +40,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
         IProxyStateLookup proxyState,
         TimeProvider time,
         Random random,
+        BackgroundLoopErrors loopErrors,
         ILogger<DiscoveryClient> logger)
     {
         _reverseProxy = configuration.View.GetSection("ReverseProxy");
@@ -47,6 +50,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
         _proxyState = proxyState;
         _time = time;
         _random = random;
+        _loopErrors = loopErrors;
         _logger = logger;
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {
@@ -110,8 +114,18 @@ internal sealed partial class DiscoveryClient : BackgroundService
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                failing = await PollOnceAsync(target, membership, failing, cancellationToken);
-                await Task.Delay(JitteredInterval(_options.CurrentValue.RefreshInterval, _random), _time, cancellationToken);
+                try
+                {
+                    failing = await PollOnceAsync(target, membership, failing, cancellationToken);
+                    await Task.Delay(JitteredInterval(_options.CurrentValue.RefreshInterval, _random), _time, cancellationToken);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // A fault of ours must not end discovery for the cluster: the last known hosts keep serving, and
+                    // the next poll comes one interval later.
+                    _loopErrors.Report("discovery", e);
+                    await Task.Delay(_options.CurrentValue.RefreshInterval, _time, cancellationToken);
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -44,6 +44,7 @@ public static class ObservabilityServiceCollectionExtensions
             return registry;
         });
         services.AddSingleton<ConfigUpdateMetrics>();
+        services.AddSingleton<BackgroundLoopErrors>();
         services.AddSingleton<DownstreamStats>();
         services.AddSingleton<UpstreamStats>();
         services.AddSingleton<UpstreamConnectionStats>();
