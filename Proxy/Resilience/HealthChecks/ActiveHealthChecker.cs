@@ -143,11 +143,18 @@ internal sealed partial class ActiveHealthChecker : BackgroundService
         try
         {
             await Task.Yield();
+            var first = true;
             while (!cancellationToken.IsCancellationRequested)
             {
                 var policy = _policies.For<HealthCheckPolicy>(cluster.ClusterId, HealthCheckPolicy.Name);
                 try
                 {
+                    if (first)
+                    {
+                        first = false;
+                        await InitialWaitAsync(policy, cancellationToken);
+                    }
+
                     if (policy.Enabled)
                     {
                         stats.Attempts.Inc();
@@ -177,6 +184,12 @@ internal sealed partial class ActiveHealthChecker : BackgroundService
         {
             // Destination gone, checks turned off, or the proxy is stopping.
         }
+    }
+
+    private Task InitialWaitAsync(HealthCheckPolicy policy, CancellationToken cancellationToken)
+    {
+        var jitter = policy.InitialJitter ?? policy.IntervalJitter;
+        return jitter > TimeSpan.Zero ? Task.Delay(jitter * _random.NextDouble(), _time, cancellationToken) : Task.CompletedTask;
     }
 
     /// <summary>The interval (the no-traffic interval, cut short by the first request, until the cluster sees traffic) plus jitter.</summary>
