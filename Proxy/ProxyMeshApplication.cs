@@ -33,6 +33,7 @@ public static class ProxyMeshApplication
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
+        app.UseDownstreamTrust();
         app.UseProxyMeshObservability();
         app.MapProxyMeshAdmin();
         app.MapProxyMeshMetrics();

@@ -16,8 +16,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
         foreach (var (name, listener) in mesh.Listeners)
         {
             var key = $"{ProxyMeshOptions.SectionName}:Listeners:{name}";
-            var trusted = listener.TrustControlHeaders ?? (ListenerAddress.TryParse(listener.Url, out var address, out _) && address!.IsLoopback);
-            Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false, trusted), listener, key);
+            Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false, listener.TrustsDownstream), listener, key);
         }
 
         var admin = new ProxyListenerOptions { Url = mesh.Admin.Url, Protocols = HttpProtocols.Http1AndHttp2 };
