@@ -10,8 +10,14 @@ namespace ProxyMesh.Proxy.Listeners;
 internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats)
     : IConfigureOptions<KestrelServerOptions>
 {
+    /// <summary>Kestrel's switch to refuse a bare LF as an HTTP/1.1 line end (it accepts one by default).</summary>
+    private const string RejectBareLineFeeds = "Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators";
+
     public void Configure(KestrelServerOptions kestrel)
     {
+        // A proxy must not read a request differently from the hops before it: a bare LF, which one parser takes as a
+        // line end and another as part of a header, is a request smuggling vector. Read by each new connection.
+        AppContext.SetSwitch(RejectBareLineFeeds, true);
         var mesh = options.Value;
         foreach (var (name, listener) in mesh.Listeners)
         {
