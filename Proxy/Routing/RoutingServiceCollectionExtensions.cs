@@ -19,6 +19,7 @@ public static class RoutingServiceCollectionExtensions
         // YARP protects session-affinity cookies; a sidecar keeps no key ring on disk, so keys live as long as the process.
         services.AddSingleton<IDataProtectionProvider, EphemeralDataProtectionProvider>();
         services.AddSingleton<IConfigurationValidator, ReverseProxyConfigValidator>();
+        services.AddSingleton<IConfigurationValidator, RouteBodyLimitValidator>();
         services.AddSingleton<IConfigChangeListener, ConfigApplyListener>();
         return services;
     }
@@ -28,6 +29,7 @@ public static class RoutingServiceCollectionExtensions
     {
         endpoints.MapReverseProxy(proxy =>
             {
+                proxy.UseMiddleware<RouteBodyLimitMiddleware>();
                 proxy.UseUpstreamStats();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();
                 proxy.UseRouter();
