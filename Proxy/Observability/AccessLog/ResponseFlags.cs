@@ -8,7 +8,7 @@ internal static class ResponseFlags
 {
     public const string None = "-";
 
-    /// <returns>Comma-separated flags (<c>UH</c>, <c>UF</c>, <c>UT</c>, <c>UR</c>, <c>DC</c>, <c>NR</c>, <c>UO</c>, <c>RL</c>), or <c>-</c>.</returns>
+    /// <returns>Comma-separated flags (<c>UH</c>, <c>UF</c>, <c>UT</c>, <c>UC</c>, <c>UR</c>, <c>DC</c>, <c>NR</c>, <c>UO</c>, <c>RL</c>), or <c>-</c>.</returns>
     public static string Of(HttpContext context)
     {
         if (context.Features.Get<ResponseFlagFeature>() is { } local)
@@ -29,6 +29,9 @@ internal static class ResponseFlags
             ForwarderError.NoAvailableDestinations => "UH",
             ForwarderError.RequestTimedOut => "UT",
             ForwarderError.Request when IsConnectFailure(error.Exception) => "UF",
+
+            // The upstream connection ended mid-response (Envoy's upstream connection termination).
+            ForwarderError.ResponseBodyDestination => "UC",
             ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
                 or ForwarderError.ResponseBodyClient or ForwarderError.ResponseBodyCanceled
                 or ForwarderError.UpgradeRequestClient or ForwarderError.UpgradeResponseClient => "DC",
