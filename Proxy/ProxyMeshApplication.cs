@@ -6,6 +6,7 @@ using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
+using ProxyMesh.Proxy.Resilience.Overload;
 using ProxyMesh.Proxy.Routing;
 
 namespace ProxyMesh.Proxy;
@@ -29,12 +30,14 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshLoadBalancing();
         builder.Services.AddProxyMeshZoneAwareRouting(configuration);
         builder.Services.AddProxyMeshAdmin();
+        builder.Services.AddProxyMeshOverload(configuration);
         replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
         app.UseDownstreamTrust();
         app.UseProxyMeshObservability();
+        app.UseProxyMeshOverload();
         app.MapProxyMeshAdmin();
         app.MapProxyMeshMetrics();
         app.MapProxyMeshRoutes();

@@ -7,7 +7,7 @@ using ProxyMesh.Proxy.Observability;
 namespace ProxyMesh.Proxy.Listeners;
 
 /// <summary>Binds Kestrel to the configured traffic listeners and the admin listener.</summary>
-internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats)
+internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats, IEnumerable<IConnectionAdmission> admissions)
     : IConfigureOptions<KestrelServerOptions>
 {
     /// <summary>Kestrel's switch to refuse a bare LF as an HTTP/1.1 line end (it accepts one by default).</summary>
@@ -48,8 +48,15 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
             }
 
             var series = stats.For(feature.Name);
+            var admission = feature.IsAdmin ? null : admissions.FirstOrDefault();
             listenOptions.Use(next => async connection =>
             {
+                if (admission?.AdmitConnection() == false)
+                {
+                    connection.Abort();
+                    return;
+                }
+
                 connection.Features.Set(feature);
                 series.Connections.Inc();
                 series.ActiveConnections.Inc();
