@@ -19,6 +19,8 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
         // line end and another as part of a header, is a request smuggling vector. Read by each new connection.
         AppContext.SetSwitch(RejectBareLineFeeds, true);
         var mesh = options.Value;
+        kestrel.Limits.RequestHeadersTimeout = mesh.Limits.RequestHeadersTimeout;
+        kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(mesh.Limits.MinRequestBodyBytesPerSecond, mesh.Limits.MinRequestBodyGracePeriod);
         foreach (var (name, listener) in mesh.Listeners)
         {
             var key = $"{ProxyMeshOptions.SectionName}:Listeners:{name}";
