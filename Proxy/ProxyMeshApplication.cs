@@ -14,6 +14,7 @@ using ProxyMesh.Proxy.LoadBalancing.ZoneAware;
 using ProxyMesh.Proxy.Mongo;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
+using ProxyMesh.Proxy.Resilience.Overload;
 using ProxyMesh.Proxy.Routing;
 using ProxyMesh.Proxy.Tcp;
 using ProxyMesh.Proxy.Tls;
@@ -60,11 +61,14 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshGrpcWeb();
         builder.Services.AddProxyMeshGrpcHttp1Bridge();
         builder.Services.AddProxyMeshGrpcStats(configuration);
+        builder.Services.AddProxyMeshOverload(configuration);
         replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
+        app.UseDownstreamTrust();
         app.UseProxyMeshObservability();
+        app.UseProxyMeshOverload();
         app.UseProxyMeshCors();
         app.UseProxyMeshGrpcWeb();
         app.UseProxyMeshGrpcHttp1Bridge();

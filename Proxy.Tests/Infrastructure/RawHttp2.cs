@@ -108,7 +108,7 @@ public static class RawHttp2
         block.AddRange(bytes);
     }
 
-    private static byte[] Frame(byte type, byte flags, int streamId, byte[] payload)
+    public static byte[] Frame(byte type, byte flags, int streamId, byte[] payload)
     {
         var frame = new byte[9 + payload.Length];
         frame[0] = (byte)(payload.Length >> 16);

@@ -4,14 +4,14 @@ using System.Text.RegularExpressions;
 namespace ProxyMesh.Proxy.Admin;
 
 /// <summary>
-/// Blanks secrets in a configuration dump: values under secret-looking keys (password, secret, token, api key,
-/// credentials), header values that transforms set for credential headers, and user info in URLs.
+/// Blanks secrets in a configuration dump, by what their names look like: values under secret-looking keys
+/// (password, secret, token, api key, credentials, signing and private keys, HMAC keys), values that transforms set
+/// for secret-looking headers (auth, token, secret, key, password, signature, cookie, session...) and query
+/// parameters, and user info in URLs.
 /// </summary>
 internal static partial class ConfigRedactor
 {
     public const string Redacted = "[redacted]";
-
-    private static readonly string[] CredentialHeaders = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
 
     public static void Redact(JsonNode? node)
     {
@@ -55,12 +55,12 @@ internal static partial class ConfigRedactor
         }
     }
 
+    /// <summary>A header or query parameter transform whose header or parameter name looks secret.</summary>
     private static bool SetsCredentialHeader(JsonObject obj)
     {
-        foreach (var kind in (string[])["RequestHeader", "ResponseHeader", "ResponseTrailer"])
+        foreach (var kind in (string[])["RequestHeader", "ResponseHeader", "ResponseTrailer", "QueryValueParameter", "QueryRouteParameter"])
         {
-            if (obj[kind] is JsonValue header && header.TryGetValue<string>(out var headerName)
-                && CredentialHeaders.Contains(headerName, StringComparer.OrdinalIgnoreCase))
+            if (obj[kind] is JsonValue header && header.TryGetValue<string>(out var headerName) && SecretName().IsMatch(headerName))
             {
                 return true;
             }
@@ -69,8 +69,13 @@ internal static partial class ConfigRedactor
         return false;
     }
 
-    [GeneratedRegex("password|secret|token|api[-_.]?key|credential", RegexOptions.IgnoreCase)]
+    /// <summary>Configuration keys holding secrets; not <c>MaxTokens</c> or <c>TokensPerFill</c> (rate limits).</summary>
+    [GeneratedRegex("passw(or)?d|secret|token(?!s)|api[-_.]?key|credential|signing|signature|private[-_.]?key|hmac|^key$|[-_.:]key$", RegexOptions.IgnoreCase)]
     private static partial Regex SecretKey();
+
+    /// <summary>Header and query parameter names whose values are secrets.</summary>
+    [GeneratedRegex("auth|token|secret|key|passw(or)?d|signature|sig$|cookie|session|credential|jwt|bearer", RegexOptions.IgnoreCase)]
+    private static partial Regex SecretName();
 
     [GeneratedRegex("://[^/@\\s]+@")]
     private static partial Regex UserInfo();

@@ -18,4 +18,7 @@ public sealed class ProxyMeshOptions
     public Dictionary<string, ProxyListenerOptions> Listeners { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     public AdminOptions Admin { get; set; } = new();
+
+    /// <summary>Header timeout and minimum body data rate for every listener (Kestrel's defaults unless set).</summary>
+    public ListenerLimitsOptions Limits { get; set; } = new();
 }

@@ -52,6 +52,17 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
             problems.Add($"{prefix}:Listeners: no listener is configured; add one, e.g. {prefix}:Listeners:ingress:Url = http://127.0.0.1:10000");
         }
 
+        var limits = options.Limits;
+        if (limits.RequestHeadersTimeout <= TimeSpan.Zero)
+        {
+            problems.Add($"{prefix}:Limits:RequestHeadersTimeout: must be positive");
+        }
+
+        if (limits.MinRequestBodyBytesPerSecond < 0 || limits.MinRequestBodyGracePeriod < TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"{prefix}:Limits: MinRequestBodyBytesPerSecond must not be negative and MinRequestBodyGracePeriod must be at least 1 s (Kestrel's heartbeat)");
+        }
+
         var ports = new Dictionary<int, string>();
         foreach (var (name, listener) in options.Listeners)
         {

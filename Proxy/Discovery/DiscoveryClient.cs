@@ -2,6 +2,8 @@ using System.Net;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Resilience;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
@@ -27,6 +29,10 @@ internal sealed partial class DiscoveryClient : BackgroundService
     private readonly IProxyStateLookup _proxyState;
     private readonly TimeProvider _time;
     private readonly Random _random;
+    private readonly BackgroundLoopErrors _loopErrors;
+    private readonly ClusterPolicies _policies;
+    private readonly bool _loopbackOnly;
+    private readonly ThrottledLog _rejectionLog;
     private readonly ILogger<DiscoveryClient> _logger;
     private readonly HttpClient _http;
     private readonly Dictionary<string, (DiscoveryTarget Target, CancellationTokenSource Stop)> _running = new(StringComparer.OrdinalIgnoreCase);
@@ -43,6 +49,9 @@ internal sealed partial class DiscoveryClient : BackgroundService
         IProxyStateLookup proxyState,
         TimeProvider time,
         Random random,
+        BackgroundLoopErrors loopErrors,
+        ClusterPolicies policies,
+        IOptions<ProxyMeshOptions> mesh,
         ILogger<DiscoveryClient> logger)
     {
         _root = configuration.View;
@@ -55,6 +64,10 @@ internal sealed partial class DiscoveryClient : BackgroundService
         _proxyState = proxyState;
         _time = time;
         _random = random;
+        _loopErrors = loopErrors;
+        _policies = policies;
+        _loopbackOnly = DiscoveredAddressPolicy.ProxyServesLoopbackOnly(mesh.Value.Listeners.Values.Select(listener => listener.Url));
+        _rejectionLog = new ThrottledLog(time);
         _logger = logger;
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {
@@ -149,8 +162,18 @@ internal sealed partial class DiscoveryClient : BackgroundService
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                failing = await PollOnceAsync(target, membership, failing, cancellationToken);
-                await Task.Delay(JitteredInterval(_options.CurrentValue.RefreshInterval, _random), _time, cancellationToken);
+                try
+                {
+                    failing = await PollOnceAsync(target, membership, failing, cancellationToken);
+                    await Task.Delay(JitteredInterval(_options.CurrentValue.RefreshInterval, _random), _time, cancellationToken);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // A fault of ours must not end discovery for the cluster: the last known hosts keep serving, and
+                    // the next poll comes one interval later.
+                    _loopErrors.Report("discovery", e);
+                    await Task.Delay(_options.CurrentValue.RefreshInterval, _time, cancellationToken);
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -186,8 +209,9 @@ internal sealed partial class DiscoveryClient : BackgroundService
         }
 
         stats?.InvalidHosts(target.ClusterId, answer.InvalidHosts);
+        var hosts = Acceptable(target.ClusterId, answer.Hosts, stats);
         var health = HealthLookup(target.ClusterId);
-        switch (membership.Apply(answer.Hosts, _time.GetUtcNow(), health, options.AbsentHostGrace))
+        switch (membership.Apply(hosts, _time.GetUtcNow(), health, options.AbsentHostGrace))
         {
             case MembershipUpdate.Empty:
                 stats?.Empty(target.ClusterId);
@@ -234,6 +258,32 @@ internal sealed partial class DiscoveryClient : BackgroundService
         }
     }
 
+    /// <summary>The answer's hosts without those on addresses the cluster does not accept (counted, logged once a minute per reason).</summary>
+    private IReadOnlyList<DiscoveredHost> Acceptable(string clusterId, IReadOnlyList<DiscoveredHost> hosts, DiscoveryStats? stats)
+    {
+        var policy = _policies.For<DiscoveredAddressPolicy>(clusterId, DiscoveredAddressPolicy.PolicyName);
+        var allowLoopback = policy.AllowLoopback ?? _loopbackOnly;
+        List<DiscoveredHost>? accepted = null;
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            var reason = DiscoveredAddressPolicy.RejectionReason(hosts[i].Address, allowLoopback, policy.AllowLinkLocal);
+            if (reason is null)
+            {
+                accepted?.Add(hosts[i]);
+                continue;
+            }
+
+            accepted ??= [.. hosts.Take(i)];
+            stats?.RejectedHost(clusterId, reason);
+            if (_rejectionLog.ShouldLog($"{clusterId}:{reason}"))
+            {
+                LogRejected(_logger, clusterId, hosts[i].Id, reason);
+            }
+        }
+
+        return accepted ?? hosts;
+    }
+
     private Func<string, HostHealth> HealthLookup(string clusterId)
     {
         if (!_proxyState.TryGetCluster(clusterId, out var cluster) || !Resilience.HealthChecks.HealthCheckConfigFilter.HasActiveChecks(cluster.Model.Config))
@@ -262,6 +312,9 @@ internal sealed partial class DiscoveryClient : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Discovery for cluster {Cluster} (service {Service}) is failing: {Problem}. Keeping the last {Count} known hosts.")]
     private static partial void LogFailing(ILogger logger, string cluster, string service, string problem, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Discovery for cluster {Cluster} named host {Host}, rejected: {Reason} address (allow with ProxyMesh:Clusters:<cluster>:Discovery; logged at most once a minute per reason, see proxymesh_cluster_update_rejected_host_total).")]
+    private static partial void LogRejected(ILogger logger, string cluster, string host, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Discovery for cluster {Cluster} (service {Service}) recovered.")]
     private static partial void LogRecovered(ILogger logger, string cluster, string service);

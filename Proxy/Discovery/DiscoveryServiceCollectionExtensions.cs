@@ -15,6 +15,7 @@ public static class DiscoveryServiceCollectionExtensions
     {
         services.AddOptions<DiscoveryOptions>().Bind(validatedConfiguration.GetSection(DiscoveryOptions.SectionName));
         services.AddSingleton<IConfigurationValidator, DiscoveryConfigValidator>();
+        services.AddSingleton<IConfigurationValidator, DiscoveredAddressPolicyValidator>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(Random.Shared);
         services.AddSingleton<DiscoveredDestinations>();

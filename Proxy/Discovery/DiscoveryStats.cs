@@ -15,6 +15,7 @@ internal sealed class DiscoveryStats
     private readonly Counter _failures;
     private readonly Counter _empty;
     private readonly Counter _invalidHosts;
+    private readonly Counter _rejectedHosts;
     private readonly Gauge _updateAge;
     private readonly Dictionary<string, long> _lastSuccess = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
@@ -29,6 +30,7 @@ internal sealed class DiscoveryStats
         _failures = factory.CreateCounter("proxymesh_cluster_update_failure_total", "Discovery polls that failed (unreachable, error status, malformed answer); the last hosts kept serving.", cluster);
         _empty = factory.CreateCounter("proxymesh_cluster_update_empty_total", "Discovery polls that answered with no usable host; the last hosts kept serving.", cluster);
         _invalidHosts = factory.CreateCounter("proxymesh_cluster_update_invalid_host_total", "Host entries in discovery answers skipped as unreadable.", cluster);
+        _rejectedHosts = factory.CreateCounter("proxymesh_cluster_update_rejected_host_total", "Host entries in discovery answers rejected for their address (loopback, link_local, multicast, unspecified).", "cluster", "reason");
         _updateAge = factory.CreateGauge("proxymesh_cluster_update_age_seconds", "Seconds since the last successful discovery update.", cluster);
         var members = factory.CreateGauge("proxymesh_cluster_membership_hosts", "Destinations in the cluster.", cluster);
         var healthy = factory.CreateGauge("proxymesh_cluster_membership_healthy_hosts", "Destinations in the cluster that may take traffic.", cluster);
@@ -63,6 +65,8 @@ internal sealed class DiscoveryStats
             _invalidHosts.WithLabels(cluster).Inc(count);
         }
     }
+
+    public void RejectedHost(string cluster, string reason) => _rejectedHosts.WithLabels(cluster, reason).Inc();
 
     public void Success(string cluster)
     {

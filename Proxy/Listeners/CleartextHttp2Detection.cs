@@ -76,7 +76,7 @@ internal static class CleartextHttp2Detection
     }
 
     /// <returns>true for a whole preface, false once a byte differs, null while the bytes seen are a prefix of it.</returns>
-    private static bool? Compare(ReadOnlySequence<byte> buffer)
+    internal static bool? Compare(ReadOnlySequence<byte> buffer)
     {
         var length = (int)Math.Min(buffer.Length, Preface.Length);
         Span<byte> head = stackalloc byte[Preface.Length];

@@ -7,12 +7,20 @@ using ProxyMesh.Proxy.Tls;
 namespace ProxyMesh.Proxy.Listeners;
 
 /// <summary>Binds Kestrel to the configured traffic listeners and the admin listener.</summary>
-internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats)
+internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, BoundListeners bound, DownstreamStats stats, IEnumerable<IConnectionAdmission> admissions)
     : IConfigureOptions<KestrelServerOptions>
 {
+    /// <summary>Kestrel's switch to refuse a bare LF as an HTTP/1.1 line end (it accepts one by default).</summary>
+    private const string RejectBareLineFeeds = "Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators";
+
     public void Configure(KestrelServerOptions kestrel)
     {
+        // A proxy must not read a request differently from the hops before it: a bare LF, which one parser takes as a
+        // line end and another as part of a header, is a request smuggling vector. Read by each new connection.
+        AppContext.SetSwitch(RejectBareLineFeeds, true);
         var mesh = options.Value;
+        kestrel.Limits.RequestHeadersTimeout = mesh.Limits.RequestHeadersTimeout;
+        kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(mesh.Limits.MinRequestBodyBytesPerSecond, mesh.Limits.MinRequestBodyGracePeriod);
         foreach (var (name, listener) in mesh.Listeners)
         {
             if (ListenerAddress.TryParse(listener.Url, out var tcp, out _, allowTcp: true) && tcp!.IsTcp)
@@ -21,8 +29,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
             }
 
             var key = $"{ProxyMeshOptions.SectionName}:Listeners:{name}";
-            var trusted = listener.TrustControlHeaders ?? (ListenerAddress.TryParse(listener.Url, out var address, out _) && address!.IsLoopback);
-            Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false, trusted), listener, key);
+            Listen(kestrel, new ProxyListenerFeature(name, isAdmin: false, listener.TrustsDownstream), listener, key);
         }
 
         var admin = new ProxyListenerOptions { Url = mesh.Admin.Url, Protocols = HttpProtocols.Http1AndHttp2 };
@@ -47,8 +54,15 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
             }
 
             var series = stats.For(feature.Name);
+            var admission = feature.IsAdmin ? null : admissions.FirstOrDefault();
             listenOptions.Use(next => async connection =>
             {
+                if (admission?.AdmitConnection() == false)
+                {
+                    connection.Abort();
+                    return;
+                }
+
                 connection.Features.Set(feature);
                 series.Connections.Inc();
                 series.ActiveConnections.Inc();

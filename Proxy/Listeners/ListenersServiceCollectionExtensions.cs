@@ -14,4 +14,7 @@ public static class ListenersServiceCollectionExtensions
         services.AddSingleton<MatcherPolicy, ListenerBindingMatcherPolicy>();
         return services;
     }
+
+    /// <summary>Envoy's header sanitizing of requests from untrusted callers; first in the pipeline, before request ids.</summary>
+    public static IApplicationBuilder UseDownstreamTrust(this IApplicationBuilder app) => app.UseMiddleware<DownstreamTrustMiddleware>();
 }

@@ -12,10 +12,21 @@ public sealed class ProxyListenerOptions
     public HttpProtocols Protocols { get; set; } = HttpProtocols.Http1AndHttp2;
 
     /// <summary>
-    /// Whether callers may steer the proxy with Envoy's <c>x-envoy-*</c> request headers (retries, timeouts). By
-    /// default only listeners bound to loopback trust them: the local application, never callers from outside.
+    /// Whether this listener's callers are trusted, as Envoy's internal requests are (<c>use_remote_address</c> and
+    /// <c>internal_address_config</c>): trusted callers' <c>x-request-id</c>, <c>x-forwarded-*</c> and <c>x-envoy-*</c>
+    /// headers are kept and their <c>x-envoy-*</c> overrides (retries, timeouts) honoured; an untrusted caller's
+    /// request id is replaced, its forwarded headers describe the real connection, and every <c>x-envoy-*</c> header is
+    /// removed. By default only listeners bound to loopback trust their callers: the local application, never
+    /// callers from outside.
     /// </summary>
+    public bool? TrustDownstream { get; set; }
+
+    /// <summary>The earlier name of <see cref="TrustDownstream"/>, still accepted; <see cref="TrustDownstream"/> wins when both are set.</summary>
     public bool? TrustControlHeaders { get; set; }
+
+    /// <summary>The effective trust: <see cref="TrustDownstream"/>, else <see cref="TrustControlHeaders"/>, else whether the listener is on loopback.</summary>
+    public bool TrustsDownstream =>
+        TrustDownstream ?? TrustControlHeaders ?? (ListenerAddress.TryParse(Url, out var address, out _) && address!.IsLoopback);
 
     /// <summary>
     /// Server certificate: an <c>https://</c> listener needs one (or <see cref="Certificates"/>); a <c>tcp://</c>

@@ -30,7 +30,10 @@ public enum AttemptOutcome : byte
     /// <summary>The connection or stream broke before response headers (flag <c>UR</c>).</summary>
     Reset,
 
-    /// <summary>The connection or stream broke after response headers; the client's response is reset (flag <c>UR</c>).</summary>
+    /// <summary>
+    /// The connection or stream broke after response headers; the client's response is reset (flag <c>UC</c>, Envoy's
+    /// upstream connection termination: the upstream went away mid-response).
+    /// </summary>
     ResetAfterHeaders,
 
     /// <summary>The per-try timeout expired before response headers (flag <c>UT</c>).</summary>
@@ -63,7 +66,7 @@ public static class AttemptOutcomes
 {
     private static readonly string[] Flags =
     [
-        "-", "-", "-", "-", "UF", "UF", "UR", "UR", "UR", "UT", "UT", "UT", "SI", "UO", "UH", "DC", "UR",
+        "-", "-", "-", "-", "UF", "UF", "UR", "UR", "UC", "UT", "UT", "UT", "SI", "UO", "UH", "DC", "UR",
     ];
 
     /// <summary>Envoy's access-log response flag of the outcome, <c>-</c> for an ordinary upstream response.</summary>

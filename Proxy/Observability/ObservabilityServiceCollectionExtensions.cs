@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
@@ -22,6 +23,10 @@ public static class ObservabilityServiceCollectionExtensions
         services.AddSingleton<UpstreamHostStats>();
         services.AddOptions<AccessLogOptions>().Bind(validatedConfiguration.GetSection(AccessLogOptions.SectionName));
         services.AddSingleton<AccessLogQueue>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IAccessLogSink>(provider => provider.GetRequiredService<IOptions<AccessLogOptions>>().Value.Path is { Length: > 0 } path
+            ? new FileSink(path, provider.GetRequiredService<TimeProvider>())
+            : new StandardOutputSink());
         services.AddHostedService<AccessLogWriter>();
         services.AddProxyMeshTracing(validatedConfiguration);
 
@@ -38,6 +43,7 @@ public static class ObservabilityServiceCollectionExtensions
             return registry;
         });
         services.AddSingleton<ConfigUpdateMetrics>();
+        services.AddSingleton<BackgroundLoopErrors>();
         services.AddSingleton<DownstreamStats>();
         services.AddSingleton<UpstreamStats>();
         services.AddSingleton<UpstreamConnectionStats>();

@@ -21,6 +21,7 @@ public static class RoutingServiceCollectionExtensions
         // YARP protects session-affinity cookies; a sidecar keeps no key ring on disk, so keys live as long as the process.
         services.AddSingleton<IDataProtectionProvider, EphemeralDataProtectionProvider>();
         services.AddSingleton<IConfigurationValidator, ReverseProxyConfigValidator>();
+        services.AddSingleton<IConfigurationValidator, RouteBodyLimitValidator>();
         services.AddSingleton<IConfigChangeListener, ConfigApplyListener>();
         return services;
     }
@@ -32,6 +33,7 @@ public static class RoutingServiceCollectionExtensions
             {
                 proxy.UseClusterContext();
                 proxy.UseCallerIdentity();
+                proxy.UseMiddleware<RouteBodyLimitMiddleware>();
                 proxy.UseGrpcTranscoding();
                 proxy.UseUpstreamSpans();
                 proxy.UseLocalRateLimit().UseCircuitBreakers();

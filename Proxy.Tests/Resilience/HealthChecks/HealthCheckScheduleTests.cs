@@ -22,6 +22,7 @@ public sealed class HealthCheckScheduleTests
             ["Path"] = "/health",
             ["Interval"] = "00:00:07",
             ["IntervalJitter"] = "00:00:02",
+            ["InitialJitter"] = "00:00:00",
             ["NoTrafficInterval"] = "00:01:00",
             ["UnhealthyThreshold"] = 3,
             ["HealthyThreshold"] = 2,

@@ -62,7 +62,7 @@ public sealed class AttemptClassifierTests
     [InlineData(AttemptOutcome.ConnectTimeout, UpstreamOutcome.GatewayFailure, "UF")]
     [InlineData(AttemptOutcome.RefusedStream, UpstreamOutcome.GatewayFailure, "UR")]
     [InlineData(AttemptOutcome.Reset, UpstreamOutcome.GatewayFailure, "UR")]
-    [InlineData(AttemptOutcome.ResetAfterHeaders, UpstreamOutcome.GatewayFailure, "UR")]
+    [InlineData(AttemptOutcome.ResetAfterHeaders, UpstreamOutcome.GatewayFailure, "UC")]
     [InlineData(AttemptOutcome.PerTryTimeout, UpstreamOutcome.GatewayFailure, "UT")]
     [InlineData(AttemptOutcome.Timeout, UpstreamOutcome.GatewayFailure, "UT")]
     [InlineData(AttemptOutcome.TimeoutAfterHeaders, UpstreamOutcome.Ignored, "UT")]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Prometheus;
 using ProxyMesh.Proxy.Admin;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Observability;
 
 namespace ProxyMesh.Proxy.Discovery.Registration;
 
@@ -21,6 +22,7 @@ internal sealed partial class RegistrationAgent : BackgroundService
     private readonly ProxyLifecycle _lifecycle;
     private readonly TimeProvider _time;
     private readonly Random _random;
+    private readonly BackgroundLoopErrors _loopErrors;
     private readonly ILogger<RegistrationAgent> _logger;
     private readonly HttpClient _http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
     private readonly Counter _checkIns;
@@ -39,12 +41,14 @@ internal sealed partial class RegistrationAgent : BackgroundService
         TimeProvider time,
         Random random,
         CollectorRegistry registry,
+        BackgroundLoopErrors loopErrors,
         ILogger<RegistrationAgent> logger)
     {
         _options = options.Value;
         _lifecycle = lifecycle;
         _time = time;
         _random = random;
+        _loopErrors = loopErrors;
         _logger = logger;
         var factory = Metrics.WithCustomRegistry(registry);
         _checkIns = factory.CreateCounter("proxymesh_registration_check_in_total", "Check-ins of this sidecar's service with discovery.", "result");
@@ -72,20 +76,34 @@ internal sealed partial class RegistrationAgent : BackgroundService
         while (!stoppingToken.IsCancellationRequested)
         {
             var changed = _lifecycle.GetChangeToken();
-            var state = _lifecycle.State;
-            if (state == ServerState.Live)
+            try
             {
-                await CheckInAsync(stoppingToken);
+                await TurnAsync(changed, stoppingToken);
             }
-            else if (state == ServerState.Draining && _registered)
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                // Not cancelled by stopping: shutdown drains first, and this is the deregistration it waits for.
-                await DeregisterAsync(CancellationToken.None);
+                // An exception out of ExecuteAsync would stop the host: report it and look again one interval later.
+                _loopErrors.Report("registration", e);
+                await WaitAsync(_options.Interval, changed, stoppingToken);
             }
-
-            var retryDeregistration = state == ServerState.Draining && _registered;
-            await WaitAsync(state == ServerState.Live || retryDeregistration ? NextInterval() : Timeout.InfiniteTimeSpan, changed, stoppingToken);
         }
+    }
+
+    private async Task TurnAsync(Microsoft.Extensions.Primitives.IChangeToken changed, CancellationToken stoppingToken)
+    {
+        var state = _lifecycle.State;
+        if (state == ServerState.Live)
+        {
+            await CheckInAsync(stoppingToken);
+        }
+        else if (state == ServerState.Draining && _registered)
+        {
+            // Not cancelled by stopping: shutdown drains first, and this is the deregistration it waits for.
+            await DeregisterAsync(CancellationToken.None);
+        }
+
+        var retryDeregistration = state == ServerState.Draining && _registered;
+        await WaitAsync(state == ServerState.Live || retryDeregistration ? NextInterval() : Timeout.InfiniteTimeSpan, changed, stoppingToken);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

@@ -1,39 +1,60 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Microsoft.Extensions.Options;
+using Prometheus;
 
 namespace ProxyMesh.Proxy.Observability.AccessLog;
 
-/// <summary>Writes queued entries as JSON lines to standard output or a file, off the request path.</summary>
-internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOptions> options) : BackgroundService
+/// <summary>
+/// Writes queued entries as JSON lines to standard output or a file, off the request path. Lines are batched as UTF-8
+/// and each batch goes out in one write of whole lines. A sink that fails (disk full, directory deleted) costs the
+/// lines of that batch, counted in <c>proxymesh_access_log_lines_lost_total</c> and logged once a minute; never a
+/// request, and never the process.
+/// </summary>
+internal sealed partial class AccessLogWriter : BackgroundService
 {
+    private const int BatchBytes = 64 * 1024;
     private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private readonly AccessLogQueue _queue;
+    private readonly IAccessLogSink _sink;
+    private readonly ThrottledLog _throttle;
+    private readonly ILogger<AccessLogWriter> _logger;
+    private readonly Counter _lost;
+    private readonly ArrayBufferWriter<byte> _batch = new(BatchBytes + 4096);
+
+    public AccessLogWriter(AccessLogQueue queue, IAccessLogSink sink, CollectorRegistry registry, TimeProvider time, ILogger<AccessLogWriter> logger)
+    {
+        _queue = queue;
+        _sink = sink;
+        _throttle = new ThrottledLog(time);
+        _logger = logger;
+        _lost = Metrics.WithCustomRegistry(registry)
+            .CreateCounter("proxymesh_access_log_lines_lost_total", "Access log lines lost because the log file or standard output could not be written.");
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var path = options.Value.Path;
-        await using var output = path.Length == 0
-            ? Console.OpenStandardOutput()
-            : new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        await using var json = new Utf8JsonWriter(output, JsonOptions);
+        using var json = new Utf8JsonWriter(_batch, JsonOptions);
         try
         {
-            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                await DrainAsync(json, output, stoppingToken);
+                Drain(json);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             // Stopping: write what is already queued, then end.
-            await DrainAsync(json, output, CancellationToken.None);
+            Drain(json);
         }
     }
 
-    private async Task DrainAsync(Utf8JsonWriter json, Stream output, CancellationToken cancellationToken)
+    private void Drain(Utf8JsonWriter json)
     {
-        while (queue.Reader.TryRead(out var entry))
+        var lines = 0;
+        while (_queue.Reader.TryRead(out var entry))
         {
             if (entry is AccessLogEntry http)
             {
@@ -44,12 +65,41 @@ internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOp
                 Write(json, (TcpAccessLogEntry)entry);
             }
 
-            await json.FlushAsync(cancellationToken);
+            json.Flush();
             json.Reset();
-            output.WriteByte((byte)'\n');
+            _batch.Write("\n"u8);
+            lines++;
+            if (_batch.WrittenCount >= BatchBytes)
+            {
+                Emit(lines);
+                lines = 0;
+            }
         }
 
-        await output.FlushAsync(cancellationToken);
+        if (lines > 0)
+        {
+            Emit(lines);
+        }
+    }
+
+    private void Emit(int lines)
+    {
+        try
+        {
+            _sink.Write(_batch.WrittenSpan);
+        }
+        catch (IOException e)
+        {
+            _lost.Inc(lines);
+            if (_throttle.ShouldLog(e.GetType().Name))
+            {
+                LogSinkFailed(_logger, lines, e.Message);
+            }
+        }
+        finally
+        {
+            _batch.ResetWrittenCount();
+        }
     }
 
     internal static void Write(Utf8JsonWriter json, AccessLogEntry entry)
@@ -105,7 +155,16 @@ internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOp
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        queue.Complete();
+        _queue.Complete();
         await base.StopAsync(cancellationToken);
     }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _sink.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Access log: {Lines} lines lost, the sink cannot be written: {Problem} (logged at most once a minute; see proxymesh_access_log_lines_lost_total)")]
+    private static partial void LogSinkFailed(ILogger logger, int lines, string problem);
 }

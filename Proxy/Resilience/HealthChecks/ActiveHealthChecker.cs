@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Primitives;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Observability;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
@@ -15,6 +16,8 @@ namespace ProxyMesh.Proxy.Resilience.HealthChecks;
 /// </summary>
 internal sealed partial class ActiveHealthChecker : BackgroundService
 {
+    private const string LoopName = "health_check";
+
     private readonly IProxyStateLookup _proxyState;
     private readonly IDestinationHealthUpdater _healthUpdater;
     private readonly ClusterPolicies _policies;
@@ -25,6 +28,7 @@ internal sealed partial class ActiveHealthChecker : BackgroundService
     private readonly IConfiguration _configuration;
     private readonly TimeProvider _time;
     private readonly Random _random;
+    private readonly BackgroundLoopErrors _loopErrors;
     private readonly ILogger<ActiveHealthChecker> _logger;
     private readonly Dictionary<(string Cluster, string Destination), Checked> _running = [];
     private readonly Lock _lock = new();
@@ -42,6 +46,7 @@ internal sealed partial class ActiveHealthChecker : BackgroundService
         ValidatedConfiguration configuration,
         TimeProvider time,
         Random random,
+        BackgroundLoopErrors loopErrors,
         ILogger<ActiveHealthChecker> logger)
     {
         _proxyState = proxyState;
@@ -54,6 +59,7 @@ internal sealed partial class ActiveHealthChecker : BackgroundService
         _configuration = configuration.View;
         _time = time;
         _random = random;
+        _loopErrors = loopErrors;
         _logger = logger;
     }
 
@@ -137,31 +143,53 @@ internal sealed partial class ActiveHealthChecker : BackgroundService
         try
         {
             await Task.Yield();
+            var first = true;
             while (!cancellationToken.IsCancellationRequested)
             {
                 var policy = _policies.For<HealthCheckPolicy>(cluster.ClusterId, HealthCheckPolicy.Name);
-                if (policy.Enabled)
+                try
                 {
-                    stats.Attempts.Inc();
-                    var result = await _probes.ProbeAsync(policy, cluster, destination, cancellationToken);
-                    (result == ProbeResult.Success ? stats.Successes : stats.Failures).Inc();
-                    var before = counter.Health;
-                    var health = counter.Apply(result, policy);
-                    if (health != before)
+                    if (first)
                     {
-                        LogHealth(_logger, cluster.ClusterId, destination.DestinationId, health, result);
+                        first = false;
+                        await InitialWaitAsync(policy, cancellationToken);
                     }
 
-                    _healthUpdater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
-                }
+                    if (policy.Enabled)
+                    {
+                        stats.Attempts.Inc();
+                        var result = await _probes.ProbeAsync(policy, cluster, destination, cancellationToken);
+                        (result == ProbeResult.Success ? stats.Successes : stats.Failures).Inc();
+                        var before = counter.Health;
+                        var health = counter.Apply(result, policy);
+                        if (health != before)
+                        {
+                            LogHealth(_logger, cluster.ClusterId, destination.DestinationId, health, result);
+                        }
 
-                await WaitAsync(policy, cluster.ClusterId, cancellationToken);
+                        _healthUpdater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
+                    }
+
+                    await WaitAsync(policy, cluster.ClusterId, cancellationToken);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // Checking this host must not stop for good on a fault of ours: report it, try again next interval.
+                    _loopErrors.Report(LoopName, e);
+                    await Task.Delay(policy.Interval, _time, cancellationToken);
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Destination gone, checks turned off, or the proxy is stopping.
         }
+    }
+
+    private Task InitialWaitAsync(HealthCheckPolicy policy, CancellationToken cancellationToken)
+    {
+        var jitter = policy.InitialJitter ?? policy.IntervalJitter;
+        return jitter > TimeSpan.Zero ? Task.Delay(jitter * _random.NextDouble(), _time, cancellationToken) : Task.CompletedTask;
     }
 
     /// <summary>The interval (the no-traffic interval, cut short by the first request, until the cluster sees traffic) plus jitter.</summary>

@@ -61,6 +61,11 @@ internal sealed class HealthCheckConfigValidator : IConfigurationValidator
             problems.Add($"{key}:IntervalJitter: must not be negative");
         }
 
+        if (policy.InitialJitter < TimeSpan.Zero)
+        {
+            problems.Add($"{key}:InitialJitter: must not be negative");
+        }
+
         if (policy.HealthyThreshold < 1)
         {
             problems.Add($"{key}:HealthyThreshold: must be at least 1");

@@ -31,6 +31,13 @@ public sealed class HealthCheckPolicy
     /// <summary>A random time in [0, jitter] added to every wait.</summary>
     public TimeSpan IntervalJitter { get; set; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// Envoy's <c>initial_jitter</c>: the first check of each host waits a random time in [0, jitter], so that hosts
+    /// added together (at start-up, or by one discovery answer) are not all checked at once. Unset, the
+    /// <see cref="IntervalJitter"/> applies to the first check too.
+    /// </summary>
+    public TimeSpan? InitialJitter { get; set; }
+
     /// <summary>The interval used while the cluster has not yet seen traffic (Envoy's <c>no_traffic_interval</c>).</summary>
     public TimeSpan NoTrafficInterval { get; set; } = TimeSpan.FromSeconds(60);
 

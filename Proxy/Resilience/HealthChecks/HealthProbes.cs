@@ -1,8 +1,11 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Resilience.HealthChecks;
@@ -25,14 +28,12 @@ internal sealed class HealthProbes : IDisposable
     private const int MaxGrpcResponseBytes = 64 * 1024;
 
     private readonly TimeProvider _time;
-    private readonly HttpMessageInvoker _client;
-    private readonly HttpMessageInvoker _trustingClient;
+    private readonly ForwarderHttpClientFactory _clientFactory = new();
+    private readonly ConcurrentDictionary<string, (HttpClientConfig Config, HttpMessageInvoker Client)> _clients = new(StringComparer.OrdinalIgnoreCase);
 
     public HealthProbes(TimeProvider time)
     {
         _time = time;
-        _client = new HttpMessageInvoker(Handler(trustAnyCertificate: false));
-        _trustingClient = new HttpMessageInvoker(Handler(trustAnyCertificate: true));
     }
 
     public async Task<ProbeResult> ProbeAsync(HealthCheckPolicy policy, ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
@@ -112,28 +113,31 @@ internal sealed class HealthProbes : IDisposable
         return request;
     }
 
-    private HttpMessageInvoker ClientFor(ClusterState cluster) =>
-        cluster.Model.Config.HttpClient?.DangerousAcceptAnyServerCertificate == true ? _trustingClient : _client;
-
-    private static SocketsHttpHandler Handler(bool trustAnyCertificate)
+    /// <summary>
+    /// A client built from the cluster's YARP <c>HttpClient</c> config exactly as YARP builds the cluster's own (TLS
+    /// protocols, DangerousAcceptAnyServerCertificate, web proxy, header encodings, HTTP/2 connections), so checks
+    /// reach hosts the way traffic does; but a client of its own, so checks neither count as traffic nor wait behind
+    /// the cluster's connection circuit breaker. Rebuilt when that config changes.
+    /// </summary>
+    private HttpMessageInvoker ClientFor(ClusterState cluster)
     {
-        var handler = new SocketsHttpHandler
+        var config = cluster.Model.Config.HttpClient ?? HttpClientConfig.Empty;
+        if (_clients.TryGetValue(cluster.ClusterId, out var cached) && cached.Config == config)
         {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            EnableMultipleHttp2Connections = true,
-        };
-        if (trustAnyCertificate)
-        {
-            // Only for clusters whose YARP HttpClient config already accepts any certificate: checks trust what traffic trusts.
-#pragma warning disable CA5359
-            handler.SslOptions.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
-#pragma warning restore CA5359
+            return cached.Client;
         }
 
-        return handler;
+        var client = _clientFactory.CreateClient(new ForwarderHttpClientContext
+        {
+            ClusterId = cluster.ClusterId,
+            OldConfig = cached.Config ?? HttpClientConfig.Empty,
+            OldMetadata = null,
+            OldClient = null,
+            NewConfig = config,
+            NewMetadata = cluster.Model.Config.Metadata,
+        });
+        _clients[cluster.ClusterId] = (config, client);
+        return client;
     }
 
     /// <summary>A length-prefixed <c>HealthCheckRequest { string service = 1; }</c>.</summary>
@@ -267,7 +271,9 @@ internal sealed class HealthProbes : IDisposable
 
     public void Dispose()
     {
-        _client.Dispose();
-        _trustingClient.Dispose();
+        foreach (var (_, (_, client)) in _clients)
+        {
+            client.Dispose();
+        }
     }
 }

@@ -139,6 +139,11 @@ internal sealed partial class OutlierDetector : IDisposable
     {
         lock (monitor)
         {
+            if (!_clusters.TryGetValue(monitor.ClusterId, out var current) || !ReferenceEquals(current, monitor))
+            {
+                return; // A sweep dropped this monitor (its cluster was gone) after the request looked it up.
+            }
+
             monitor.Cluster = cluster;
             if (monitor.Timer is null)
             {
@@ -171,6 +176,13 @@ internal sealed partial class OutlierDetector : IDisposable
     private void TryEject(ClusterMonitor monitor, DestinationState destination, HostMonitor host, EjectionType type, int enforcing, OutlierDetectionOptions options, DateTimeOffset now)
     {
         if (host.IsEjectedAt(now) || monitor.Cluster is not { } cluster)
+        {
+            return;
+        }
+
+        // A request may hold a host that a sweep has since dropped (it left the cluster): ejecting it would count an
+        // active ejection that no sweep ever takes back.
+        if (!monitor.Hosts.TryGetValue(destination, out var tracked) || !ReferenceEquals(tracked, host))
         {
             return;
         }

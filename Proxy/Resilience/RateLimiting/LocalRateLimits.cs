@@ -17,6 +17,7 @@ public sealed class LocalRateLimits : IDisposable
     private readonly ConcurrentDictionary<string, Bucket> _clusters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Bucket> _routes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (RouteConfig Route, bool Limited)> _routeHasLimit = new(StringComparer.Ordinal);
+    private readonly Lock _replacing = new();
 
     public LocalRateLimits(TimeProvider time, CollectorRegistry registry)
     {
@@ -50,20 +51,27 @@ public sealed class LocalRateLimits : IDisposable
         return Replace(_clusters, clusterId, clusterId, options, null, options);
     }
 
+    /// <summary>
+    /// The slow path, after a reload or on first use: under a lock, so that two requests racing here build one bucket
+    /// (a bucket built and then overwritten would keep its timer running forever).
+    /// </summary>
     private Bucket? Replace(ConcurrentDictionary<string, Bucket> buckets, string key, string clusterId, RateLimitOptions options, RouteConfig? route, RateLimitOptions clusterOptions)
     {
-        if (buckets.TryGetValue(key, out var existing) && existing.Options.SameBucketAs(options))
+        lock (_replacing)
         {
-            // Same settings after a reload: keep the bucket (and its tokens), remember what it was built from.
-            existing.Route = route;
-            existing.ClusterOptions = clusterOptions;
-            return options.Enabled ? existing : null;
-        }
+            if (buckets.TryGetValue(key, out var existing) && existing.Options.SameBucketAs(options))
+            {
+                // Same settings after a reload: keep the bucket (and its tokens), remember what it was built from.
+                existing.Route = route;
+                existing.ClusterOptions = clusterOptions;
+                return options.Enabled ? existing : null;
+            }
 
-        var fresh = new Bucket(options, _time, _rateLimited.WithLabels(clusterId)) { Route = route, ClusterOptions = clusterOptions };
-        var stored = buckets.AddOrUpdate(key, fresh, (_, _) => fresh);
-        existing?.Dispose();
-        return stored.Options.Enabled ? stored : null;
+            var fresh = new Bucket(options, _time, _rateLimited.WithLabels(clusterId)) { Route = route, ClusterOptions = clusterOptions };
+            buckets[key] = fresh;
+            existing?.Dispose();
+            return options.Enabled ? fresh : null;
+        }
     }
 
     /// <summary>Whether the route has <c>ProxyMesh.RateLimit.*</c> metadata, looked at once per route object.</summary>

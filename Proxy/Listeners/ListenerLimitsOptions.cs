@@ -1,0 +1,16 @@
+namespace ProxyMesh.Proxy.Listeners;
+
+/// <summary>
+/// <c>ProxyMesh:Limits</c>: Kestrel's defences against slow and oversized requests, for every listener. The defaults
+/// are Kestrel's own; lower them at the edge to cut slowloris clients off sooner.
+/// </summary>
+public sealed class ListenerLimitsOptions
+{
+    /// <summary>Time a client has to send the whole request line and headers (408 and close after it).</summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Slowest request body accepted after <see cref="MinRequestBodyGracePeriod"/>; slower clients are cut off.</summary>
+    public double MinRequestBodyBytesPerSecond { get; set; } = 240;
+
+    public TimeSpan MinRequestBodyGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+}

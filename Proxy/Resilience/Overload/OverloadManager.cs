@@ -1,0 +1,84 @@
+using Microsoft.Extensions.Options;
+using Prometheus;
+using ProxyMesh.Proxy.Listeners;
+
+namespace ProxyMesh.Proxy.Resilience.Overload;
+
+/// <summary>
+/// Measures the managed heap every <see cref="OverloadOptions.CheckInterval"/> and counts requests in flight; says
+/// whether a new connection or request is admitted. Stats: <c>proxymesh_overload_heap_bytes</c>,
+/// <c>proxymesh_overload_active</c> (1 while the heap is over its limit), <c>proxymesh_overload_shed_total{reason}</c>
+/// and <c>proxymesh_overload_connections_refused_total</c>.
+/// </summary>
+internal sealed class OverloadManager : IConnectionAdmission, IDisposable
+{
+    private readonly IOptionsMonitor<OverloadOptions> _options;
+    private readonly Func<long> _heapBytes;
+    private readonly System.Threading.ITimer _timer;
+    private readonly Gauge _heap;
+    private readonly Gauge _active;
+    private readonly Counter.Child _shedHeap;
+    private readonly Counter.Child _shedActive;
+    private readonly Counter _refused;
+    private volatile bool _overHeap;
+    private int _inFlight;
+
+    public OverloadManager(IOptionsMonitor<OverloadOptions> options, CollectorRegistry registry, TimeProvider time, Func<long>? heapBytes = null)
+    {
+        _options = options;
+        _heapBytes = heapBytes ?? (static () => GC.GetTotalMemory(forceFullCollection: false));
+        var factory = Metrics.WithCustomRegistry(registry);
+        _heap = factory.CreateGauge("proxymesh_overload_heap_bytes", "Managed heap size at the last overload check.");
+        _active = factory.CreateGauge("proxymesh_overload_active", "1 while the heap is over ProxyMesh:Overload:MaxHeapBytes: new connections refused, new requests shed.");
+        var shed = factory.CreateCounter("proxymesh_overload_shed_total", "Requests shed with 503 and x-envoy-overloaded by the overload manager.", "reason");
+        _shedHeap = shed.WithLabels("heap");
+        _shedActive = shed.WithLabels("max_active_requests");
+        _refused = factory.CreateCounter("proxymesh_overload_connections_refused_total", "New traffic connections closed at once while the heap is over its limit.");
+        Check();
+        _timer = time.CreateTimer(static state => ((OverloadManager)state!).Check(), this, options.CurrentValue.CheckInterval, options.CurrentValue.CheckInterval);
+    }
+
+    private void Check()
+    {
+        var heap = _heapBytes();
+        var limit = _options.CurrentValue.MaxHeapBytes;
+        _overHeap = limit > 0 && heap > limit;
+        _heap.Set(heap);
+        _active.Set(_overHeap ? 1 : 0);
+    }
+
+    public bool AdmitConnection()
+    {
+        if (!_overHeap)
+        {
+            return true;
+        }
+
+        _refused.Inc();
+        return false;
+    }
+
+    /// <summary>Admits a request (the caller then owes <see cref="Release"/>), or counts it shed and says why not.</summary>
+    public bool TryAdmit()
+    {
+        if (_overHeap)
+        {
+            _shedHeap.Inc();
+            return false;
+        }
+
+        var max = _options.CurrentValue.MaxActiveRequests;
+        if (Interlocked.Increment(ref _inFlight) > max && max > 0)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            _shedActive.Inc();
+            return false;
+        }
+
+        return true;
+    }
+
+    public void Release() => Interlocked.Decrement(ref _inFlight);
+
+    public void Dispose() => _timer.Dispose();
+}
