@@ -107,8 +107,10 @@ public sealed class ClusterContextTests : IAsyncLifetime
         var livePort = ((IPEndPoint)live.LocalEndpoint).Port;
         var deadPort = ClosedPort();
         var config = new ProxyConfig()
-            .Cluster("db", [$"http://127.0.0.1:{deadPort}", $"http://127.0.0.1:{livePort}"])
-            .Route("db", "db");
+            .Cluster("db", [$"http://127.0.0.1:{deadPort}", $"http://127.0.0.1:{livePort}"]);
+
+        // No HTTP route to the cluster: a stray request from another test (to a port this proxy now holds) must not
+        // reach it and move its connection stats.
         config.Clusters["db"]!["LoadBalancingPolicy"] = LoadBalancingPolicyNames.RoundRobin;
         config.ClusterPolicy("db", "CircuitBreakers", new JsonObject { ["MaxConnections"] = 1 });
         config.ClusterPolicy("db", "OutlierDetection", new JsonObject { ["ConsecutiveGatewayFailure"] = 2, ["EnforcingConsecutiveGatewayFailure"] = 100, ["BaseEjectionTime"] = "00:10:00", ["MaxEjectionTime"] = "00:10:00" });

@@ -136,11 +136,13 @@ internal sealed partial class RegistrationAgent : BackgroundService
 
     private async Task CheckInAsync(CancellationToken cancellationToken)
     {
+        // A check-in in flight may reach discovery even when its answer is lost (say, to shutdown): from now on the
+        // host counts as registered, so that draining and shutdown deregister it.
+        _registered = true;
         try
         {
             using var response = await _http.PostAsJsonAsync(_checkInUrl, _body, RegistrationJson.Default.CheckIn, cancellationToken);
             response.EnsureSuccessStatusCode();
-            _registered = true;
             _checkIns.WithLabels("success").Inc();
             if (_failing)
             {
@@ -164,7 +166,11 @@ internal sealed partial class RegistrationAgent : BackgroundService
         try
         {
             using var response = await _http.DeleteAsync(_registrationUrl, cancellationToken);
-            response.EnsureSuccessStatusCode();
+            if (response.StatusCode != System.Net.HttpStatusCode.NotFound)
+            {
+                response.EnsureSuccessStatusCode(); // 404: not registered (a check-in that never arrived) is what deregistering wants
+            }
+
             _registered = false;
             _deregistrations.WithLabels("success").Inc();
             LogDeregistered(_logger, _registrationUrl);
