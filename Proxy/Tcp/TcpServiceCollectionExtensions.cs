@@ -18,7 +18,6 @@ public static class TcpServiceCollectionExtensions
         services.AddSingleton<IConfigurationValidator, TcpConfigValidator>();
         services.AddSingleton<TcpProxyStats>();
         services.AddSingleton<TcpListenerSettings>();
-        services.AddSingleton<ITcpUpstreamSelector, ClusterTcpUpstreamSelector>();
         services.AddSingleton<TcpUpstreamConnector>();
         services.AddSingleton<TcpDrain>();
         services.AddSingleton<TcpProxy>();
