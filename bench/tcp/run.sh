@@ -111,6 +111,7 @@ port_of() {
   esac
 }
 
+fmt() { python3 -c "print(f'{$1:.$2f}')"; }
 declare -A bulk_runs rr_runs opmsg_runs
 for target in "${targets[@]}"; do
   port=$(port_of "$target")
@@ -125,15 +126,17 @@ for round in $(seq 1 "$ROUNDS"); do
   for target in "${targets[@]}"; do
     port=$(port_of "$target")
     read -r _ bytes seconds < <("$work/tcpbench" bulk "$port" "$BULK_MB")
-    bulk_runs[$target]+=" $(python3 -c "print($bytes/$seconds/1e9)")"
+    bulk=$(python3 -c "print($bytes/$seconds/1e9)")
+    bulk_runs[$target]+=" $bulk"
     read -r _ count seconds < <("$work/tcpbench" rr "$port" "$RR_CONNECTIONS" "$RR_SECONDS" "$RR_SIZE")
-    rr_runs[$target]+=" $(python3 -c "print($count/$seconds)")"
-    echo "round $round $target: bulk $bytes B in $seconds s; $count exchanges" >&2
+    rr=$(python3 -c "print($count/$seconds)")
+    rr_runs[$target]+=" $rr"
+    echo "round $round $target: bulk $(fmt "$bulk" 2) GB/s, $(fmt "$rr" 0) exchanges/s" >&2
   done
   for target in plain:proxymesh mongo:proxymesh; do
     read -r _ count seconds < <("$work/tcpbench" opmsg "$(port_of "$target")" "$RR_CONNECTIONS" "$RR_SECONDS")
     opmsg_runs[$target]+=" $(python3 -c "print($count/$seconds)")"
-    echo "round $round $target: $count OP_MSG exchanges" >&2
+    echo "round $round $target: $(fmt "$count/$seconds" 0) OP_MSG exchanges/s" >&2
   done
 done
 
@@ -145,7 +148,6 @@ for target in "${targets[@]}"; do
 done
 for target in plain:proxymesh mongo:proxymesh; do opmsg_rate[$target]=$(median "${opmsg_runs[$target]}"); done
 
-fmt() { python3 -c "print(f'{$1:.$2f}')"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 {
   echo "# TCP proxy benchmark"
