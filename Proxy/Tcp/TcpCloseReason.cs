@@ -23,6 +23,9 @@ internal enum TcpCloseReason
     /// <summary>The proxy is shutting down.</summary>
     Shutdown,
 
-    /// <summary>A peer reset the connection or a write failed.</summary>
+    /// <summary>The client reset the connection, or a read or write on either side failed otherwise.</summary>
     Error,
+
+    /// <summary>The upstream reset the connection after it was established (reported to outlier detection).</summary>
+    UpstreamReset,
 }

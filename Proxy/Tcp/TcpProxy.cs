@@ -1,6 +1,9 @@
+using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using ProxyMesh.Proxy.Clusters;
+using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Observability.AccessLog;
 using ProxyMesh.Proxy.Tls;
@@ -11,15 +14,16 @@ namespace ProxyMesh.Proxy.Tcp;
 /// <summary>
 /// Envoy's <c>tcp_proxy</c> on a Kestrel connection: admits the connection (drain, caller identity, the cluster's
 /// max_connections breaker), connects upstream (up to <c>MaxConnectAttempts</c> hosts, before any byte is forwarded),
-/// relays until both sides finish, then records stats and one access log line.
+/// relays until both sides finish, then records stats and one access log line. The cluster is served by the same
+/// <see cref="ClusterContext"/> as HTTP traffic, resolved once per connection: its breakers, load-balancing picker,
+/// outlier detection and upstream connection stats.
 /// </summary>
 internal sealed partial class TcpProxy(
     TcpListenerSettings settings,
-    ITcpUpstreamSelector selector,
+    ClusterContexts clusters,
     TcpUpstreamConnector connector,
     TcpDrain drain,
     TcpProxyStats stats,
-    UpstreamConnectionStats upstreamStats,
     AccessLogQueue accessLog,
     TimeProvider time,
     ILogger<TcpProxy> logger)
@@ -80,7 +84,15 @@ internal sealed partial class TcpProxy(
             return;
         }
 
-        using var slot = selector.TryAcquireConnection(clusterId);
+        if (!clusters.TryGet(clusterId, out var cluster))
+        {
+            series.NoneHealthy.Inc();
+            log.Flags = "UH";
+            downstream.Abort(new ConnectionAbortedException($"no cluster '{clusterId}'"));
+            return;
+        }
+
+        using var slot = cluster.CircuitBreakers.TryTakeConnection();
         if (slot is null)
         {
             series.Overflow.Inc();
@@ -90,19 +102,19 @@ internal sealed partial class TcpProxy(
         }
 
         var shutdown = downstream.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-        var clusterStats = upstreamStats.For(clusterId);
-        var (upstream, pick) = await ConnectAsync(listener, downstream, series, clusterStats, log, shutdown);
+        var (upstream, host) = await ConnectAsync(listener, cluster, downstream, series, log, shutdown);
         if (upstream is null)
         {
             downstream.Abort(new ConnectionAbortedException("no upstream connection"));
             return;
         }
 
-        log.UpstreamHost = pick!.Address.HostAndPort;
         var filters = CreateFilters(listener, downstream);
         using var output = OutputFor(downstream);
+        var clusterStats = cluster.ConnectionStats;
         var relay = new TcpRelay(downstream, output, upstream, filters, listener.Options, series, clusterStats, time, log.StartTimestamp);
         clusterStats.Active.Inc();
+        HostLoad.Enter(host!);
         try
         {
             if (!await relay.RunAsync(drain.DeadlineOf(listener.Name), shutdown))
@@ -112,7 +124,13 @@ internal sealed partial class TcpProxy(
         }
         finally
         {
+            HostLoad.Leave(host!);
             clusterStats.Active.Dec();
+            if (relay.Reason == TcpCloseReason.UpstreamReset)
+            {
+                cluster.ReportConnection(host!, ConnectionOutcome.Reset);
+            }
+
             log.Reason = relay.Reason;
             log.BytesReceived = relay.BytesReceived;
             log.BytesSent = relay.BytesSent;
@@ -132,22 +150,26 @@ internal sealed partial class TcpProxy(
         }
     }
 
-    /// <summary>Up to <c>MaxConnectAttempts</c> connects, each to a host not tried yet while the cluster has one.</summary>
-    private async Task<(TcpUpstreamConnection? Upstream, TcpUpstreamPick? Pick)> ConnectAsync(
+    /// <summary>
+    /// Up to <c>MaxConnectAttempts</c> connects, each to a host not tried yet while the cluster has one (with a single
+    /// host, that host again, as Envoy). Ring hash hashes the client's IP address (Envoy's tcp_proxy <c>source_ip</c>
+    /// hash policy), so one client keeps reaching the same host.
+    /// </summary>
+    private async Task<(TcpUpstreamConnection? Upstream, DestinationState? Host)> ConnectAsync(
         TcpListenerSnapshot listener,
+        ClusterContext cluster,
         ConnectionContext downstream,
         TcpProxyStats.Series series,
-        UpstreamConnectionStats.ClusterSeries clusterStats,
         Outcome log,
         CancellationToken shutdown)
     {
-        var clusterId = listener.Options.Cluster;
         var attempts = listener.Options.MaxConnectAttempts;
-        var tried = new List<DestinationState>(attempts);
+        var hashKey = (downstream.RemoteEndPoint as IPEndPoint)?.Address.ToString();
+        TriedHosts? tried = null;
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var pick = selector.Pick(clusterId, downstream, tried);
-            if (pick is null)
+            var host = cluster.PickHost(tried, hashKey);
+            if (host?.Model is not { } model || TcpUpstreamAddress.Of(model) is not { } address)
             {
                 if (attempt == 0)
                 {
@@ -158,29 +180,29 @@ internal sealed partial class TcpProxy(
                 break;
             }
 
-            tried.Add(pick.Destination);
-            clusterStats.Connections.Inc();
+            log.UpstreamHost = address.HostAndPort;
+            cluster.ConnectionStats.Connections.Inc();
             try
             {
-                var upstream = await connector.ConnectAsync(clusterId, pick.Address, shutdown);
-                selector.ReportConnect(pick, succeeded: true);
+                var upstream = await connector.ConnectAsync(cluster, address, shutdown);
+                cluster.ReportConnection(host, ConnectionOutcome.Success);
                 log.Flags = "-"; // An earlier failed attempt is in the stats; this connection was served.
-                return (upstream, pick);
+                return (upstream, host);
             }
             catch (TcpConnectException e)
             {
                 series.ConnectFailures.Inc();
-                clusterStats.ConnectFailures.Inc();
-                selector.ReportConnect(pick, succeeded: false);
-                log.UpstreamHost = pick.Address.HostAndPort;
+                cluster.ReportConnection(host, e.TimedOut ? ConnectionOutcome.ConnectTimeout : ConnectionOutcome.ConnectFailure);
                 log.Flags = "UF";
-                LogConnectFailed(listener.Name, clusterId, attempt + 1, attempts, e.Message);
+                LogConnectFailed(listener.Name, cluster.ClusterId, attempt + 1, attempts, e.Message);
             }
             catch (OperationCanceledException)
             {
                 log.Reason = TcpCloseReason.Shutdown;
                 return (null, null);
             }
+
+            (tried ??= new TriedHosts()).Add(host);
         }
 
         if (log.Flags == "UF" && attempts > 1)
@@ -224,6 +246,7 @@ internal sealed partial class TcpProxy(
         TcpCloseReason.Filter => "filter_closed",
         TcpCloseReason.CallerDenied => "caller_not_allowed",
         TcpCloseReason.Shutdown => "shutdown",
+        TcpCloseReason.UpstreamReset => "upstream_reset",
         _ => "connection_error",
     };
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using ProxyMesh.Proxy.Observability;
 
@@ -124,7 +125,14 @@ internal sealed class TcpRelay : IDisposable
                 }
             }
 
-            await _upstream.ShutdownSendAsync();
+            try
+            {
+                await _upstream.ShutdownSendAsync();
+            }
+            catch (Exception e) when (IsReset(e))
+            {
+                Close(TcpCloseReason.UpstreamReset);
+            }
         }
         catch (Exception e) when (IsConnectionEnd(e))
         {
@@ -143,7 +151,16 @@ internal sealed class TcpRelay : IDisposable
             }
         }
 
-        await _upstream.SendAsync(buffer, token);
+        try
+        {
+            await _upstream.SendAsync(buffer, token);
+        }
+        catch (Exception e) when (IsReset(e))
+        {
+            Close(TcpCloseReason.UpstreamReset);
+            return false;
+        }
+
         var length = buffer.Length;
         BytesReceived += length;
         _stats.Received.Inc(length);
@@ -160,7 +177,17 @@ internal sealed class TcpRelay : IDisposable
             while (true)
             {
                 var memory = _output.GetMemory();
-                var read = await _upstream.Stream.ReadAsync(memory, token);
+                int read;
+                try
+                {
+                    read = await _upstream.Stream.ReadAsync(memory, token);
+                }
+                catch (Exception e) when (IsReset(e))
+                {
+                    Close(TcpCloseReason.UpstreamReset);
+                    return;
+                }
+
                 if (read == 0)
                 {
                     break;
@@ -269,8 +296,13 @@ internal sealed class TcpRelay : IDisposable
         return due == Timeout.InfiniteTimeSpan ? due : due < TimeSpan.Zero ? TimeSpan.Zero : due;
     }
 
+    /// <summary>A reset (or broken pipe) seen on the upstream socket while the connection was still open.</summary>
+    private bool IsReset(Exception e) =>
+        Reason == TcpCloseReason.None
+        && (e as SocketException ?? e.InnerException as SocketException)?.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown;
+
     private static bool IsConnectionEnd(Exception e) =>
-        e is OperationCanceledException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException or ConnectionAbortedException
+        e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or ConnectionAbortedException
             or ConnectionResetException or InvalidOperationException;
 
     public void Dispose()

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using ProxyMesh.Proxy.Configuration;
@@ -18,11 +19,14 @@ public static class TcpServiceCollectionExtensions
         services.AddSingleton<IConfigurationValidator, TcpConfigValidator>();
         services.AddSingleton<TcpProxyStats>();
         services.AddSingleton<TcpListenerSettings>();
-        services.AddSingleton<ITcpUpstreamSelector, ClusterTcpUpstreamSelector>();
         services.AddSingleton<TcpUpstreamConnector>();
         services.AddSingleton<TcpDrain>();
         services.AddSingleton<TcpProxy>();
         services.AddSingleton<IConfigureOptions<KestrelServerOptions>, TcpListenerSetup>();
+
+        // Kestrel's socket transport (every listener): e.g. UnsafePreferInlineScheduling, which runs a relay's
+        // continuations on the socket I/O threads instead of hopping to the thread pool for each read.
+        services.AddOptions<SocketTransportOptions>().BindConfiguration($"{ProxyMeshOptions.SectionName}:SocketTransport");
         return services;
     }
 }

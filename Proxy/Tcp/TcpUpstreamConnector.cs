@@ -2,8 +2,7 @@ using System.Buffers;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using ProxyMesh.Proxy.Resilience;
-using ProxyMesh.Proxy.Resilience.Timeouts;
+using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Tls;
 
 namespace ProxyMesh.Proxy.Tcp;
@@ -13,12 +12,11 @@ namespace ProxyMesh.Proxy.Tcp;
 /// <c>Timeouts:Connect</c>), then for <c>tls://</c> hosts a TLS handshake under the cluster's <c>Tls</c> policy within
 /// the same deadline. A failed handshake is a connect failure, as in Envoy.
 /// </summary>
-internal sealed class TcpUpstreamConnector(ClusterPolicies policies, UpstreamTls tls, TimeProvider time)
+internal sealed class TcpUpstreamConnector(UpstreamTls tls, TimeProvider time)
 {
-    public async ValueTask<TcpUpstreamConnection> ConnectAsync(string clusterId, TcpUpstreamAddress address, CancellationToken cancellationToken)
+    public async ValueTask<TcpUpstreamConnection> ConnectAsync(ClusterContext cluster, TcpUpstreamAddress address, CancellationToken cancellationToken)
     {
-        var connectTimeout = policies.For<TimeoutPolicy>(clusterId, TimeoutPolicy.Name).Connect;
-        using var timeout = new CancellationTokenSource(connectTimeout, time);
+        using var timeout = new CancellationTokenSource(cluster.Timeouts.Connect, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -33,7 +31,7 @@ internal sealed class TcpUpstreamConnector(ClusterPolicies policies, UpstreamTls
             var ssl = new SslStream(network, leaveInnerStreamOpen: false);
             try
             {
-                await ssl.AuthenticateAsClientAsync(tls.ClientOptions(clusterId, address.Host), linked.Token);
+                await ssl.AuthenticateAsClientAsync(tls.ClientOptions(cluster.ClusterId, address.Host), linked.Token);
             }
             catch
             {
@@ -47,7 +45,8 @@ internal sealed class TcpUpstreamConnector(ClusterPolicies policies, UpstreamTls
                                   || (e is OperationCanceledException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested))
         {
             socket.Dispose();
-            throw new TcpConnectException($"connecting to {address} failed: {e.Message}", e);
+            var timedOut = timeout.IsCancellationRequested;
+            throw new TcpConnectException($"connecting to {address} {(timedOut ? "timed out" : $"failed: {e.Message}")}", timedOut, e);
         }
         catch
         {
@@ -58,7 +57,11 @@ internal sealed class TcpUpstreamConnector(ClusterPolicies policies, UpstreamTls
 }
 
 /// <summary>An upstream connect (or TLS handshake) failed or timed out.</summary>
-internal sealed class TcpConnectException(string message, Exception inner) : Exception(message, inner);
+internal sealed class TcpConnectException(string message, bool timedOut, Exception inner) : Exception(message, inner)
+{
+    /// <summary>The cluster's connect timeout expired first.</summary>
+    public bool TimedOut { get; } = timedOut;
+}
 
 /// <summary>The upstream side of one proxied connection: a stream (plain or TLS) over its socket.</summary>
 internal sealed class TcpUpstreamConnection(Socket socket, Stream stream, SslStream? tls) : IAsyncDisposable

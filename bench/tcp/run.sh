@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Bulk TCP transfer and small request/response exchanges: direct, haproxy (mode tcp), ProxyMesh (tcp:// listener).
-# Self-contained: builds its load tool (tcpbench.c) and ProxyMesh (Release), binds 127.0.0.1 only, stops what it starts.
+# Bulk TCP transfer and small request/response exchanges: direct, haproxy (mode tcp), ProxyMesh (tcp:// listener),
+# ProxyMesh with inline socket scheduling; then MongoDB OP_MSG exchanges through ProxyMesh without and with the Mongo
+# filter. Self-contained: builds its load tool (tcpbench.c) and ProxyMesh (Release), binds 127.0.0.1 only, stops what
+# it starts.
 #
-#   bench/tcp/run.sh                       # defaults below; about 2 minutes
-#   BULK_MB=512 RR_SECONDS=5 bench/tcp/run.sh --out /tmp/tcp.md
+#   bench/tcp/run.sh                       # defaults below; about 5 minutes
+#   BULK_MB=512 RR_SECONDS=5 ROUNDS=3 bench/tcp/run.sh --out /tmp/tcp.md
 #
 # Environment: BULK_MB (1024) megabytes each way per bulk run, RR_CONNECTIONS (16), RR_SECONDS (10), RR_SIZE (64 bytes),
-# WARMUP_SECONDS (5; every target is warmed equally: JIT tiering makes a cold .NET proxy slow for seconds).
+# WARMUP_SECONDS (5; every target is warmed equally: JIT tiering makes a cold .NET proxy slow for seconds), ROUNDS (2:
+# the targets are measured in turn this many times, and each figure is the median of its rounds, so a burst of load from
+# elsewhere on a shared machine hits every target alike).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -18,6 +22,7 @@ RR_CONNECTIONS=${RR_CONNECTIONS:-16}
 RR_SECONDS=${RR_SECONDS:-10}
 RR_SIZE=${RR_SIZE:-64}
 WARMUP_SECONDS=${WARMUP_SECONDS:-5}
+ROUNDS=${ROUNDS:-2}
 
 command -v haproxy >/dev/null || { echo "needs haproxy (apt-get install haproxy)" >&2; exit 1; }
 command -v cc >/dev/null || { echo "needs a C compiler (apt-get install gcc)" >&2; exit 1; }
@@ -43,7 +48,7 @@ wait_port() {
 cc -O2 -pthread bench/tcp/tcpbench.c -o "$work/tcpbench"
 dotnet publish Proxy/Proxy.csproj -c Release -o "$work/proxymesh" --nologo -v quiet >/dev/null
 
-echo_port=$(free_port); haproxy_port=$(free_port); mesh_port=$(free_port); admin_port=$(free_port)
+echo_port=$(free_port); haproxy_port=$(free_port)
 "$work/tcpbench" server "$echo_port" & pids+=($!)
 wait_port "$echo_port"
 
@@ -62,37 +67,86 @@ CFG
 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & pids+=($!)
 wait_port "$haproxy_port"
 
-mkdir -p "$work/mesh"
-cat > "$work/mesh/appsettings.json" <<JSON
+# start_mesh NAME INLINE: a ProxyMesh with a plain listener and a Mongo-filter listener in front of the echo server.
+# INLINE=true runs socket continuations on the I/O threads (ProxyMesh:SocketTransport:UnsafePreferInlineScheduling for
+# Kestrel, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS for the upstream sockets).
+declare -A plain_port mongo_port
+start_mesh() {
+  local name=$1 inline=$2 admin
+  plain_port[$name]=$(free_port); mongo_port[$name]=$(free_port); admin=$(free_port)
+  mkdir -p "$work/$name"
+  cat > "$work/$name/appsettings.json" <<JSON
 {
   "Logging": { "LogLevel": { "Default": "Warning" } },
   "ProxyMesh": {
     "ServiceName": "bench",
-    "Listeners": { "bench": { "Url": "tcp://127.0.0.1:$mesh_port", "Cluster": "echo" } },
-    "Admin": { "Url": "http://127.0.0.1:$admin_port" },
-    "AccessLog": { "Enabled": false }
+    "Listeners": {
+      "bench": { "Url": "tcp://127.0.0.1:${plain_port[$name]}", "Cluster": "echo" },
+      "mongo": { "Url": "tcp://127.0.0.1:${mongo_port[$name]}", "Cluster": "echo", "Filters": [ "Mongo" ] }
+    },
+    "Admin": { "Url": "http://127.0.0.1:$admin" },
+    "AccessLog": { "Enabled": false },
+    "SocketTransport": { "UnsafePreferInlineScheduling": $inline }
   },
   "ReverseProxy": { "Clusters": { "echo": { "Destinations": { "d0": { "Address": "tcp://127.0.0.1:$echo_port" } } } } }
 }
 JSON
-(cd "$work/mesh" && DOTNET_gcServer=1 exec dotnet "$work/proxymesh/ProxyMesh.Proxy.dll") >"$work/mesh.log" 2>&1 & pids+=($!)
-wait_port "$mesh_port"
+  local inline_env=0; [[ $inline == true ]] && inline_env=1
+  (cd "$work/$name" && DOTNET_gcServer=1 DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=$inline_env exec dotnet "$work/proxymesh/ProxyMesh.Proxy.dll") \
+    >"$work/$name.log" 2>&1 & pids+=($!)
+  wait_port "${plain_port[$name]}"
+  wait_port "${mongo_port[$name]}"
+}
+start_mesh proxymesh false
+start_mesh proxymesh-inline true
 
-declare -A bulk_rate rr_rate
-for target in direct haproxy proxymesh; do
-  case $target in
-    direct) port=$echo_port ;;
-    haproxy) port=$haproxy_port ;;
-    proxymesh) port=$mesh_port ;;
+targets=(direct haproxy proxymesh proxymesh-inline)
+port_of() {
+  case $1 in
+    direct) echo "$echo_port" ;;
+    haproxy) echo "$haproxy_port" ;;
+    proxymesh|proxymesh-inline) echo "${plain_port[$1]}" ;;
+    mongo:*) echo "${mongo_port[${1#mongo:}]}" ;;
+    plain:*) echo "${plain_port[${1#plain:}]}" ;;
   esac
+}
+
+fmt() { python3 -c "print(f'{$1:.$2f}')"; }
+declare -A bulk_runs rr_runs opmsg_runs
+for target in "${targets[@]}"; do
+  port=$(port_of "$target")
   "$work/tcpbench" rr "$port" "$RR_CONNECTIONS" "$WARMUP_SECONDS" "$RR_SIZE" >/dev/null
   "$work/tcpbench" bulk "$port" 256 >/dev/null
-  read -r _ bytes seconds < <("$work/tcpbench" bulk "$port" "$BULK_MB")
-  bulk_rate[$target]=$(python3 -c "print(f'{$bytes/$seconds/1e9:.2f}')")
-  read -r _ count seconds < <("$work/tcpbench" rr "$port" "$RR_CONNECTIONS" "$RR_SECONDS" "$RR_SIZE")
-  rr_rate[$target]=$(python3 -c "print(f'{$count/$seconds:.0f}')")
-  echo "$target: bulk ${bulk_rate[$target]} GB/s each way, ${rr_rate[$target]} exchanges/s" >&2
 done
+for target in plain:proxymesh mongo:proxymesh; do
+  "$work/tcpbench" opmsg "$(port_of "$target")" "$RR_CONNECTIONS" "$WARMUP_SECONDS" >/dev/null
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+  for target in "${targets[@]}"; do
+    port=$(port_of "$target")
+    read -r _ bytes seconds < <("$work/tcpbench" bulk "$port" "$BULK_MB")
+    bulk=$(python3 -c "print($bytes/$seconds/1e9)")
+    bulk_runs[$target]+=" $bulk"
+    read -r _ count seconds < <("$work/tcpbench" rr "$port" "$RR_CONNECTIONS" "$RR_SECONDS" "$RR_SIZE")
+    rr=$(python3 -c "print($count/$seconds)")
+    rr_runs[$target]+=" $rr"
+    echo "round $round $target: bulk $(fmt "$bulk" 2) GB/s, $(fmt "$rr" 0) exchanges/s" >&2
+  done
+  for target in plain:proxymesh mongo:proxymesh; do
+    read -r _ count seconds < <("$work/tcpbench" opmsg "$(port_of "$target")" "$RR_CONNECTIONS" "$RR_SECONDS")
+    opmsg_runs[$target]+=" $(python3 -c "print($count/$seconds)")"
+    echo "round $round $target: $(fmt "$count/$seconds" 0) OP_MSG exchanges/s" >&2
+  done
+done
+
+median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" $1; }
+declare -A bulk_rate rr_rate opmsg_rate
+for target in "${targets[@]}"; do
+  bulk_rate[$target]=$(median "${bulk_runs[$target]}")
+  rr_rate[$target]=$(median "${rr_runs[$target]}")
+done
+for target in plain:proxymesh mongo:proxymesh; do opmsg_rate[$target]=$(median "${opmsg_runs[$target]}"); done
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 {
@@ -100,12 +154,26 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
   echo
   echo "\`bench/tcp/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
   echo "Bulk: one connection, ${BULK_MB} MB each way at once through an echo server. Exchanges: ${RR_CONNECTIONS} connections,"
-  echo "${RR_SIZE}-byte request and response, ${RR_SECONDS} s after a ${WARMUP_SECONDS} s warm-up. Load tool, echo server and proxy share the machine."
+  echo "${RR_SIZE}-byte request and response, ${RR_SECONDS} s after a ${WARMUP_SECONDS} s warm-up. Targets measured in turn, ${ROUNDS} rounds,"
+  echo "median of the rounds. Load tool, echo server and proxies share the machine."
   echo
-  echo "| target | bulk GB/s (each way) | exchanges/s | bulk vs haproxy | exchanges vs haproxy |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
-  for target in direct haproxy proxymesh; do
-    echo "| $target | ${bulk_rate[$target]} | ${rr_rate[$target]} | $(ratio "${bulk_rate[$target]}" "${bulk_rate[haproxy]}") | $(ratio "${rr_rate[$target]}" "${rr_rate[haproxy]}") |"
+  echo "| target | bulk GB/s (each way) | exchanges/s | bulk vs haproxy | exchanges vs haproxy | rounds: bulk GB/s | rounds: exchanges/s |"
+  echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
+  for target in "${targets[@]}"; do
+    rounds_bulk=$(python3 -c "import sys; print(' / '.join(f'{float(x):.2f}' for x in sys.argv[1:]))" ${bulk_runs[$target]})
+    rounds_rr=$(python3 -c "import sys; print(' / '.join(f'{float(x):.0f}' for x in sys.argv[1:]))" ${rr_runs[$target]})
+    echo "| $target | $(fmt "${bulk_rate[$target]}" 2) | $(fmt "${rr_rate[$target]}" 0) | $(ratio "${bulk_rate[$target]}" "${bulk_rate[haproxy]}") | $(ratio "${rr_rate[$target]}" "${rr_rate[haproxy]}") | $rounds_bulk | $rounds_rr |"
+  done
+  echo
+  echo "MongoDB OP_MSG exchanges (\`tcpbench opmsg\`: a 57-byte \`find\` per exchange, echoed back as its reply), ${RR_CONNECTIONS} connections,"
+  echo "through the same ProxyMesh process (default scheduling):"
+  echo
+  echo "| listener | OP_MSG exchanges/s | vs plain TCP | rounds |"
+  echo "| --- | ---: | ---: | --- |"
+  for target in plain:proxymesh mongo:proxymesh; do
+    rounds=$(python3 -c "import sys; print(' / '.join(f'{float(x):.0f}' for x in sys.argv[1:]))" ${opmsg_runs[$target]})
+    label=$([[ $target == plain:* ]] && echo 'tcp:// (no filter)' || echo 'tcp:// with Filters: ["Mongo"]')
+    echo "| $label | $(fmt "${opmsg_rate[$target]}" 0) | $(ratio "${opmsg_rate[$target]}" "${opmsg_rate[plain:proxymesh]}") | $rounds |"
   done
 } > "$out"
 cat "$out"

@@ -7,6 +7,9 @@
  *                                              prints "bulk <bytes each way> <seconds>"
  *   tcpbench rr PORT CONNECTIONS SECONDS SIZE  CONNECTIONS connections each doing SIZE-byte request/response
  *                                              exchanges for SECONDS; prints "rr <exchanges> <seconds>"
+ *   tcpbench opmsg PORT CONNECTIONS SECONDS    the same with MongoDB OP_MSG frames: each request is a `find` command
+ *                                              (57 bytes) whose header's responseTo equals its requestID, so the echo
+ *                                              server's copy is a well-formed reply to it; prints "rr <exchanges> <seconds>"
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -130,14 +133,36 @@ static int bulk(int port, long long megabytes) {
 
 static atomic_llong exchanges;
 static atomic_int stop;
-struct rr { int port; int size; };
+struct rr { int port; int size; int opmsg; };
+
+/* OP_MSG (opcode 2013): header, flagBits 0, one body section holding {find: "bench", $db: "bench"}. */
+static const unsigned char op_msg_find[] = {
+    57, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,  0xdd, 0x07, 0, 0,
+    0, 0, 0, 0,
+    0,
+    36, 0, 0, 0,
+    0x02, 'f', 'i', 'n', 'd', 0, 6, 0, 0, 0, 'b', 'e', 'n', 'c', 'h', 0,
+    0x02, '$', 'd', 'b', 0, 6, 0, 0, 0, 'b', 'e', 'n', 'c', 'h', 0,
+    0,
+};
+
+static void put_int32(char *at, int value) {
+    for (int i = 0; i < 4; i++) at[i] = (char)((unsigned)value >> (8 * i));
+}
 
 static void *rr_connection(void *arg) {
     struct rr *job = arg;
     int fd = connect_to(job->port);
     char *buffer = malloc((size_t)job->size);
     memset(buffer, 'r', (size_t)job->size);
+    if (job->opmsg) memcpy(buffer, op_msg_find, sizeof op_msg_find);
+    int request_id = 0;
     while (!atomic_load(&stop)) {
+        if (job->opmsg) {
+            request_id++;
+            put_int32(buffer + 4, request_id);
+            put_int32(buffer + 8, request_id);
+        }
         if (write_all(fd, buffer, (size_t)job->size) != 0 || read_exactly(fd, buffer, (size_t)job->size) != 0) {
             fprintf(stderr, "rr: connection failed\n");
             exit(1);
@@ -149,8 +174,8 @@ static void *rr_connection(void *arg) {
     return NULL;
 }
 
-static int request_response(int port, int connections, double seconds, int size) {
-    struct rr job = {.port = port, .size = size};
+static int request_response(int port, int connections, double seconds, int size, int opmsg) {
+    struct rr job = {.port = port, .size = size, .opmsg = opmsg};
     pthread_t *threads = calloc((size_t)connections, sizeof *threads);
     double start = now();
     for (int i = 0; i < connections; i++) pthread_create(&threads[i], NULL, rr_connection, &job);
@@ -167,7 +192,9 @@ static int request_response(int port, int connections, double seconds, int size)
 int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "server") == 0) return serve(atoi(argv[2]));
     if (argc >= 4 && strcmp(argv[1], "bulk") == 0) return bulk(atoi(argv[2]), atoll(argv[3]));
-    if (argc >= 6 && strcmp(argv[1], "rr") == 0) return request_response(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atoi(argv[5]));
-    fprintf(stderr, "usage: tcpbench server PORT | bulk PORT MB | rr PORT CONNECTIONS SECONDS SIZE\n");
+    if (argc >= 6 && strcmp(argv[1], "rr") == 0) return request_response(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atoi(argv[5]), 0);
+    if (argc >= 5 && strcmp(argv[1], "opmsg") == 0)
+        return request_response(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), (int)sizeof op_msg_find, 1);
+    fprintf(stderr, "usage: tcpbench server PORT | bulk PORT MB | rr PORT CONNECTIONS SECONDS SIZE | opmsg PORT CONNECTIONS SECONDS\n");
     return 2;
 }

@@ -151,23 +151,6 @@ public sealed class ClusterCircuitBreakers
         return new ConnectionSlot(breaker);
     }
 
-    /// <summary>
-    /// Takes a connection slot without waiting, as Envoy's tcp_proxy does: at max_connections it counts
-    /// <c>upstream_cx_overflow</c> and returns null (the caller closes its downstream connection at once).
-    /// </summary>
-    /// <returns>The slot, given back when disposed, or null on overflow.</returns>
-    internal IDisposable? TryAcquireConnection(string clusterId)
-    {
-        var breaker = For(clusterId);
-        if (TryTake(ref breaker.Connections, Limits(clusterId).MaxConnections))
-        {
-            return new ConnectionSlot(breaker);
-        }
-
-        breaker.ConnectionOverflow.Inc();
-        return null;
-    }
-
     internal Breaker For(string clusterId) =>
         _clusters.GetOrAdd(clusterId, static (id, self) => new Breaker(self, id), this);
 
