@@ -112,8 +112,8 @@ public sealed class TimeoutTests : IAsyncLifetime
     [Fact]
     public async Task The_route_timeout_bounds_all_attempts_together()
     {
-        // Two hosts that never answer; each attempt is cut at 2 s, and the route allows 3 s for all of them. Were each
-        // attempt bounded only by its own per-try timeout, the four attempts would take 8 s.
+        // Two hosts that never answer; each attempt is cut at 4 s, and the route allows 5 s for all of them. Were the
+        // second attempt bounded only by its own per-try timeout, the answer would come at 8 s.
         var seen = new int[2];
         await using var second = await Backend.StartAsync(app => app.Run(async context =>
         {
@@ -127,8 +127,8 @@ public sealed class TimeoutTests : IAsyncLifetime
         }));
         var config = WithPolicies(new ProxyConfig().Cluster("app", [first.Address, second.Address]).Route("app", "app"), new JsonObject
         {
-            ["Retry"] = new JsonObject { ["PerTryTimeout"] = "00:00:02", ["NumRetries"] = 3, ["RetryOn"] = "5xx" },
-            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:03" },
+            ["Retry"] = new JsonObject { ["PerTryTimeout"] = "00:00:04", ["NumRetries"] = 3, ["RetryOn"] = "5xx" },
+            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:05" },
         });
         config.Clusters["app"]!["LoadBalancingPolicy"] = "FirstAlphabetical";
         await using var proxy = await RunningProxy.StartAsync(config);
@@ -139,7 +139,7 @@ public sealed class TimeoutTests : IAsyncLifetime
         var elapsed = watch.Elapsed;
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("upstream request timeout", await response.Content.ReadAsStringAsync());
-        Assert.InRange(elapsed, TimeSpan.FromSeconds(2.8), TimeSpan.FromSeconds(6.5));
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(4.8), TimeSpan.FromSeconds(7.5));
         Assert.Equal(1, Volatile.Read(ref seen[0]));
         Assert.Equal(1, Volatile.Read(ref seen[1])); // the per-try timeout moved on to the second host within the route timeout
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_per_try_timeout_total", "cluster=\"app\",route=\"app\"", 1);
