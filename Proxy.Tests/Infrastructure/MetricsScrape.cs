@@ -36,6 +36,10 @@ public static class MetricsScrape
     public static async Task<double> ValueAsync(RunningProxy proxy, string name, string? labels = null) =>
         await SampleAsync(proxy, name, labels) ?? 0;
 
+    /// <summary>The sample's value; fails the test when the series is not exposed (where 0 and absent must not be confused).</summary>
+    public static async Task<double> RequiredAsync(RunningProxy proxy, string name, string? labels = null) =>
+        await SampleAsync(proxy, name, labels) ?? throw new Xunit.Sdk.XunitException($"{name}{{{labels}}} is not exposed on /metrics");
+
     private static bool Matches(Dictionary<string, string> wanted, Dictionary<string, string> have)
     {
         foreach (var (key, value) in have)

@@ -5,9 +5,10 @@ namespace ProxyMesh.Proxy.Tests.Infrastructure;
 /// <summary>Runs a python3 script (a non-.NET peer: sockets, ssl) and returns its exit code and output.</summary>
 public static class Python
 {
-    public static async Task<(int ExitCode, string Output)> RunAsync(string script)
+    /// <param name="interpreter">python3 on the PATH, or a given one (Debian's /usr/bin/python3 carries python3-h2).</param>
+    public static async Task<(int ExitCode, string Output)> RunAsync(string script, string interpreter = "python3")
     {
-        var start = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var start = new ProcessStartInfo(interpreter) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         start.ArgumentList.Add("-");
         using var process = Process.Start(start) ?? throw new InvalidOperationException("python3 did not start");
         await process.StandardInput.WriteAsync(script);

@@ -149,7 +149,9 @@ public sealed class StatsTests : IAsyncLifetime
         Assert.Contains("cluster.app.route.app.upstream_rq_total: 2\n", stats, StringComparison.Ordinal);
         Assert.Contains("cluster.app.upstream_cx_total: ", stats, StringComparison.Ordinal);
         Assert.Contains("listener.ingress.downstream_rq_2xx: 1\n", stats, StringComparison.Ordinal);
-        Assert.Contains("cluster.app.membership_healthy_hosts: 1\n", stats, StringComparison.Ordinal);
+        Assert.Contains("cluster.app.membership_healthy: 1\n", stats, StringComparison.Ordinal); // Envoy's names, as docs/stats.md lists them
+        Assert.Contains("cluster.app.membership_total: 1\n", stats, StringComparison.Ordinal);
+        Assert.DoesNotContain("membership_healthy_hosts", stats, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -77,9 +77,22 @@ internal static class StatsTextView
         return stats;
     }
 
-    /// <summary>Drops the Prometheus <c>_total</c> suffix, except where Envoy's own name has it (<c>upstream_cx_total</c>, <c>upstream_cx_rx_bytes_total</c>).</summary>
+    /// <summary>
+    /// Drops the Prometheus <c>_total</c> suffix, except where Envoy's own name has it (<c>upstream_cx_total</c>,
+    /// <c>upstream_cx_rx_bytes_total</c>); membership gauges take Envoy's names (<c>membership_total</c>, <c>membership_healthy</c>).
+    /// </summary>
     private static string EnvoyName(string name)
     {
+        if (name == "membership_hosts")
+        {
+            return "membership_total";
+        }
+
+        if (name == "membership_healthy_hosts")
+        {
+            return "membership_healthy";
+        }
+
         if (!name.EndsWith("_total", StringComparison.Ordinal))
         {
             return name;

@@ -168,23 +168,40 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
     [Fact]
     public async Task Client_cancellations_never_count_against_a_host()
     {
-        await using var proxy = await StartAsync(Orders(_a).Policy(null, new JsonObject { ["Consecutive5xx"] = 2, ["ConsecutiveGatewayFailure"] = 2, ["EnforcingConsecutiveGatewayFailure"] = 100 }), _clock);
+        // Three hosts, so an ejection would show (one host alone would be served in panic anyway); thresholds of 2, and
+        // each host sees two cancelled requests.
+        var hosts = new[] { _a, _b, _c };
+        await using var proxy = await StartAsync(Orders(hosts).Policy(null, new JsonObject { ["Consecutive5xx"] = 2, ["ConsecutiveGatewayFailure"] = 2, ["EnforcingConsecutiveGatewayFailure"] = 100 }), _clock);
         using var client = Clients.Http1(proxy.Ingress);
 
-        for (var i = 0; i < 4; i++)
+        // Outlier detection's series appear with the cluster's first counted outcome.
+        await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "every host takes traffic");
+        var before = await UpstreamRequests(proxy);
+        for (var i = 0; i < 2 * hosts.Length; i++)
         {
-            _a.Hanging = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            foreach (var host in hosts)
+            {
+                host.Hanging = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
             using var cancel = new CancellationTokenSource();
             var request = client.GetAsync("/hang", cancel.Token);
-            await _a.Hanging.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await Task.WhenAny(hosts.Select(host => host.Hanging.Task)).WaitAsync(TimeSpan.FromSeconds(10));
             await cancel.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
         }
 
-        await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == 4, "the proxy finished the cancelled requests");
-        Assert.Equal(0, await Detected(proxy, "consecutive_5xx"));
-        Assert.Equal(0, await Detected(proxy, "consecutive_gateway_failure"));
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/")).StatusCode);
+        await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == before + (2 * hosts.Length), "the proxy finished the cancelled requests");
+        Assert.Equal(0, await MetricsScrape.RequiredAsync(proxy, "proxymesh_outlier_detection_ejections_detected_total", "cluster=\"orders\",type=\"consecutive_5xx\""));
+        Assert.Equal(0, await MetricsScrape.RequiredAsync(proxy, "proxymesh_outlier_detection_ejections_detected_total", "cluster=\"orders\",type=\"consecutive_gateway_failure\""));
+        Assert.Equal(0, await MetricsScrape.RequiredAsync(proxy, "proxymesh_outlier_detection_ejections_active", "cluster=\"orders\""));
+        await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "every host still takes traffic");
+
+        // The same cluster does eject a host that really fails: the cancellations above had the chance to.
+        _c.Status = 500;
+        await SendAsync(client, 6);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_5xx\"", 1);
+        await AssertTrafficGoesToAsync(client, ["a", "b"], "the failing host is ejected");
     }
 
     [Fact]

@@ -110,14 +110,75 @@ public sealed class TimeoutTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_route_timeout_bounds_all_attempts_together()
+    {
+        // Two hosts that never answer; each attempt is cut at 4 s, and the route allows 5 s for all of them. Were the
+        // second attempt bounded only by its own per-try timeout, the answer would come at 8 s.
+        var seen = new int[2];
+        await using var second = await Backend.StartAsync(app => app.Run(async context =>
+        {
+            Interlocked.Increment(ref seen[1]);
+            await _release.Task.WaitAsync(context.RequestAborted);
+        }));
+        await using var first = await Backend.StartAsync(app => app.Run(async context =>
+        {
+            Interlocked.Increment(ref seen[0]);
+            await _release.Task.WaitAsync(context.RequestAborted);
+        }));
+        var config = WithPolicies(new ProxyConfig().Cluster("app", [first.Address, second.Address]).Route("app", "app"), new JsonObject
+        {
+            ["Retry"] = new JsonObject { ["PerTryTimeout"] = "00:00:04", ["NumRetries"] = 3, ["RetryOn"] = "5xx" },
+            ["Timeouts"] = new JsonObject { ["Route"] = "00:00:05" },
+        });
+        config.Clusters["app"]!["LoadBalancingPolicy"] = "FirstAlphabetical";
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.Http1(proxy.Ingress);
+
+        var watch = Stopwatch.StartNew();
+        using var response = await client.GetAsync("/");
+        var elapsed = watch.Elapsed;
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("upstream request timeout", await response.Content.ReadAsStringAsync());
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(4.8), TimeSpan.FromSeconds(7.5));
+        Assert.Equal(1, Volatile.Read(ref seen[0]));
+        Assert.Equal(1, Volatile.Read(ref seen[1])); // the per-try timeout moved on to the second host within the route timeout
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_per_try_timeout_total", "cluster=\"app\",route=\"app\"", 1);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_rq_timeout_total", "cluster=\"app\",route=\"app\"", 1);
+    }
+
+    [Fact]
     public async Task The_timeout_header_from_the_local_application_overrides_the_route_timeout()
     {
-        await using var proxy = await RunningProxy.StartAsync(new ProxyConfig().Cluster("app", _slow.Address).Route("app", "app"));
-        using var client = Clients.Http1(proxy.Ingress);
-        using var request = client.Request(HttpMethod.Get, "/");
+        // A host that answers after 1.5 s, well inside the 60 s route timeout: only the header's 200 ms can give 504.
+        await using var late = await Backend.StartAsync(app => app.Run(async context =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(1500), context.RequestAborted);
+            await context.Response.WriteAsync("late");
+        }));
+        var config = WithPolicies(new ProxyConfig().Cluster("app", late.Address).Route("app", "app"), new JsonObject
+        {
+            ["Timeouts"] = new JsonObject { ["Route"] = "00:01:00" },
+            ["Retry"] = new JsonObject { ["NumRetries"] = 0 },
+        });
+        config.Listeners["egress"]!["TrustControlHeaders"] = false;
+        await using var proxy = await RunningProxy.StartAsync(config);
+
+        using var trusted = Clients.Http1(proxy.Ingress);
+        using var request = trusted.Request(HttpMethod.Get, "/");
         request.Headers.Add("x-envoy-upstream-rq-timeout-ms", "200");
-        using var response = await client.SendAsync(request);
+        var watch = Stopwatch.StartNew();
+        using var response = await trusted.SendAsync(request);
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("upstream request timeout", await response.Content.ReadAsStringAsync());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"answered after {watch.Elapsed}");
+
+        // The same header from a listener that does not trust its callers changes nothing: the late answer arrives.
+        using var untrusted = Clients.Http1(proxy.Egress);
+        using var outside = untrusted.Request(HttpMethod.Get, "/");
+        outside.Headers.Add("x-envoy-upstream-rq-timeout-ms", "200");
+        using var passed = await untrusted.SendAsync(outside);
+        Assert.Equal(HttpStatusCode.OK, passed.StatusCode);
+        Assert.Equal("late", await passed.Content.ReadAsStringAsync());
     }
 
     [Fact]
