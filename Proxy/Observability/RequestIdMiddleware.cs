@@ -1,11 +1,11 @@
 namespace ProxyMesh.Proxy.Observability;
 
 /// <summary>
-/// Keeps a caller's well-formed <c>x-request-id</c> or replaces it with a new UUIDv4, forwards it upstream (it stays
+/// Keeps a caller's well-formed <c>x-request-id</c> or replaces it with a new UUIDv4 (from the <see cref="Random"/> service), forwards it upstream (it stays
 /// in the request headers YARP copies), returns it to the caller, and makes it the request's
 /// <see cref="HttpContext.TraceIdentifier"/> so that every log line of the request carries it.
 /// </summary>
-internal sealed class RequestIdMiddleware(RequestDelegate next)
+internal sealed class RequestIdMiddleware(RequestDelegate next, Random random)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -18,7 +18,7 @@ internal sealed class RequestIdMiddleware(RequestDelegate next)
         }
         else
         {
-            id = Guid.NewGuid().ToString();
+            id = RequestId.NewUuid(random);
             headers[RequestId.Header] = id;
         }
 

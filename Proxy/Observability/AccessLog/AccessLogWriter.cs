@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -10,28 +11,33 @@ internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOp
 {
     private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>A batch is written once it reaches this size: one write per batch keeps each line whole on stdout.</summary>
+    private const int BatchBytes = 32 * 1024;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var path = options.Value.Path;
         await using var output = path.Length == 0
             ? Console.OpenStandardOutput()
-            : new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        await using var json = new Utf8JsonWriter(output, JsonOptions);
+            : new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        var batch = new ArrayBufferWriter<byte>(BatchBytes + 4096);
+        await using var json = new Utf8JsonWriter(batch, JsonOptions);
         try
         {
             while (await queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                await DrainAsync(json, output, stoppingToken);
+                await DrainAsync(json, batch, output, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             // Stopping: write what is already queued, then end.
-            await DrainAsync(json, output, CancellationToken.None);
+            await DrainAsync(json, batch, output, CancellationToken.None);
         }
     }
 
-    private async Task DrainAsync(Utf8JsonWriter json, Stream output, CancellationToken cancellationToken)
+    /// <summary>Formats the queued entries as UTF-8 JSON lines into a batch and writes each batch with one call.</summary>
+    private async Task DrainAsync(Utf8JsonWriter json, ArrayBufferWriter<byte> batch, Stream output, CancellationToken cancellationToken)
     {
         while (queue.Reader.TryRead(out var entry))
         {
@@ -44,12 +50,29 @@ internal sealed class AccessLogWriter(AccessLogQueue queue, IOptions<AccessLogOp
                 Write(json, (TcpAccessLogEntry)entry);
             }
 
-            await json.FlushAsync(cancellationToken);
+            json.Flush();
             json.Reset();
-            output.WriteByte((byte)'\n');
+            batch.GetSpan(1)[0] = (byte)'\n';
+            batch.Advance(1);
+            if (batch.WrittenCount >= BatchBytes)
+            {
+                await WriteBatchAsync(batch, output, cancellationToken);
+            }
         }
 
+        await WriteBatchAsync(batch, output, cancellationToken);
+    }
+
+    private static async ValueTask WriteBatchAsync(ArrayBufferWriter<byte> batch, Stream output, CancellationToken cancellationToken)
+    {
+        if (batch.WrittenCount == 0)
+        {
+            return;
+        }
+
+        await output.WriteAsync(batch.WrittenMemory, cancellationToken);
         await output.FlushAsync(cancellationToken);
+        batch.ResetWrittenCount();
     }
 
     internal static void Write(Utf8JsonWriter json, AccessLogEntry entry)
