@@ -25,7 +25,10 @@ public static class AdminServiceCollectionExtensions
         app.Lifetime.ApplicationStarted.Register(lifecycle.MarkStarted);
         app.Lifetime.ApplicationStopping.Register(lifecycle.MarkStopping);
         WarnWhenExposed(app.Services.GetRequiredService<IOptions<ProxyMeshOptions>>().Value.Admin, app.Logger);
-        app.UseMiddleware<AdminAccessMiddleware>();
+        // The guard is a singleton called directly: as a factory-activated middleware it would be resolved from each
+        // request's service scope, creating that scope for every proxied request.
+        var adminAccess = app.Services.GetRequiredService<AdminAccessMiddleware>();
+        app.Use(next => context => adminAccess.InvokeAsync(context, next));
         app.MapAdminEndpoints();
         app.MapGrpcService<AdminHealthService>().WithMetadata(ListenerBinding.Admin);
         return app;

@@ -17,6 +17,19 @@ public static class CorsServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>ASP.NET Core's CORS middleware: answers preflights for routes with a policy and adds the response headers.</summary>
-    public static IApplicationBuilder UseProxyMeshCors(this IApplicationBuilder app) => app.UseCors();
+    /// <summary>
+    /// ASP.NET Core's CORS middleware: answers preflights for routes with a policy and adds the response headers. It is
+    /// called with the singleton policy provider: <c>UseCors()</c> would resolve the provider from each request's service
+    /// scope, creating that scope for every proxied request.
+    /// </summary>
+    public static IApplicationBuilder UseProxyMeshCors(this IApplicationBuilder app)
+    {
+        var services = app.ApplicationServices;
+        var policies = services.GetRequiredService<ICorsPolicyProvider>();
+        return app.Use(next =>
+        {
+            var cors = new CorsMiddleware(next, services.GetRequiredService<ICorsService>(), services.GetRequiredService<ILoggerFactory>());
+            return context => cors.Invoke(context, policies);
+        });
+    }
 }

@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using Prometheus;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
@@ -23,7 +24,7 @@ internal sealed class DiscoveryStats
     public DiscoveryStats(CollectorRegistry registry, IProxyStateLookup proxyState, TimeProvider time)
     {
         _time = time;
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         string[] cluster = ["cluster"];
         _attempts = factory.CreateCounter("proxymesh_cluster_update_attempt_total", "Discovery polls started.", cluster);
         _successes = factory.CreateCounter("proxymesh_cluster_update_success_total", "Discovery polls that answered with hosts.", cluster);

@@ -54,7 +54,7 @@ internal sealed class MongoStats
     public MongoStats(CollectorRegistry registry, IConfiguration? configuration = null)
     {
         _configuration = configuration;
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         string[] listener = ["listener"];
         string[] command = ["listener", "cmd"];
         string[] collection = ["listener", "collection"];

@@ -8,7 +8,7 @@ internal sealed class ConfigUpdateMetrics
 {
     public ConfigUpdateMetrics(CollectorRegistry registry, ConfigUpdateStats stats)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         var attempts = factory.CreateCounter("proxymesh_config_update_attempt_total", "Configuration reloads seen after start-up.");
         var successes = factory.CreateCounter("proxymesh_config_update_success_total", "Configuration reloads applied.");
         var rejections = factory.CreateCounter("proxymesh_config_update_rejected_total", "Configuration reloads rejected; the last good configuration kept serving.");

@@ -19,7 +19,7 @@ public sealed class DownstreamStats
 
     public DownstreamStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _connections = factory.CreateCounter("proxymesh_downstream_cx_total", "Downstream connections accepted.", "listener");
         _activeConnections = factory.CreateGauge("proxymesh_downstream_cx_active", "Downstream connections open.", "listener");
         _requests = factory.CreateCounter("proxymesh_downstream_rq_total", "Downstream requests completed, by response code class.", "listener", "response_code_class");

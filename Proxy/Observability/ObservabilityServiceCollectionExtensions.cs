@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Trace;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
@@ -13,12 +14,14 @@ public static class ObservabilityServiceCollectionExtensions
 {
     /// <summary>
     /// Stats for every hop: a metrics registry per proxy instance (so several proxies in one process keep separate
-    /// stats) whose series all carry the sidecar's identity as <c>source_service</c> and <c>source_zone</c>.
+    /// stats) whose series all carry the sidecar's identity as <c>source_service</c> and <c>source_zone</c>, and the
+    /// current trace as exemplar only when tracing is on.
     /// </summary>
     public static IServiceCollection AddProxyMeshObservability(this IServiceCollection services, IConfiguration validatedConfiguration)
     {
         services.AddSingleton<IConfigurationValidator, ObservabilityConfigValidator>();
         services.AddSingleton<ITransformProvider, RequestIdTransformProvider>();
+        services.TryAddSingleton(Random.Shared);
         services.AddOptions<StatsOptions>().Bind(validatedConfiguration.GetSection(StatsOptions.SectionName));
         services.AddSingleton<UpstreamHostStats>();
         services.AddOptions<AccessLogOptions>().Bind(validatedConfiguration.GetSection(AccessLogOptions.SectionName));
@@ -29,6 +32,7 @@ public static class ObservabilityServiceCollectionExtensions
             : new StandardOutputSink());
         services.AddHostedService<AccessLogWriter>();
         services.AddProxyMeshTracing(validatedConfiguration);
+        var tracingEnabled = bool.TryParse(validatedConfiguration[$"{TracingOptions.SectionName}:{nameof(TracingOptions.Enabled)}"], out var enabled) && enabled;
 
         services.AddSingleton(provider =>
         {
@@ -40,6 +44,11 @@ public static class ObservabilityServiceCollectionExtensions
                 ["source_zone"] = mesh.Zone,
             });
             DotNetStats.Register(registry);
+            if (tracingEnabled)
+            {
+                StatsFactory.EnableExemplars(registry);
+            }
+
             return registry;
         });
         services.AddSingleton<ConfigUpdateMetrics>();
@@ -63,10 +72,17 @@ public static class ObservabilityServiceCollectionExtensions
         return app;
     }
 
-    /// <summary>The proxy pipeline's first step: the mesh attributes and the upstream outcome on the request's span.</summary>
+    /// <summary>
+    /// The proxy pipeline's first step when tracing is on: the mesh attributes and the upstream outcome on the request's
+    /// span. With tracing off nothing is exported, so the step is left out of the pipeline.
+    /// </summary>
     public static IReverseProxyApplicationBuilder UseUpstreamSpans(this IReverseProxyApplicationBuilder proxy)
     {
-        proxy.UseMiddleware<UpstreamSpanMiddleware>();
+        if (proxy.ApplicationServices.GetService<TracerProvider>() is not null)
+        {
+            proxy.UseMiddleware<UpstreamSpanMiddleware>();
+        }
+
         return proxy;
     }
 

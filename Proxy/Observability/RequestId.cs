@@ -29,6 +29,31 @@ public static class RequestId
         return true;
     }
 
+    /// <summary>
+    /// A new random UUIDv4 (RFC 9562) in its 36-character text form, from <paramref name="random"/>: a request id needs
+    /// uniqueness, not the cryptographic randomness (and system call) of <see cref="Guid.NewGuid"/>.
+    /// </summary>
+    public static string NewUuid(Random random) => string.Create(36, random, static (text, random) =>
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        random.NextBytes(bytes);
+        bytes[6] = (byte)(bytes[6] & 0x0F | 0x40); // version 4
+        bytes[8] = (byte)(bytes[8] & 0x3F | 0x80); // variant 10
+        var position = 0;
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (i is 4 or 6 or 8 or 10)
+            {
+                text[position++] = '-';
+            }
+
+            text[position++] = HexDigits[bytes[i] >> 4];
+            text[position++] = HexDigits[bytes[i] & 0xF];
+        }
+    });
+
+    private const string HexDigits = "0123456789abcdef";
+
     /// <summary>Whether a request with this id falls in the sampled fraction <paramref name="rate"/> (0 to 1).</summary>
     public static bool IsSampled(string id, double rate) => rate >= 1 || (rate > 0 && Fraction(id) < rate);
 

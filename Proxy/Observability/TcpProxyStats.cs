@@ -31,7 +31,7 @@ public sealed class TcpProxyStats
 
     public TcpProxyStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         string[] labels = ["listener", "cluster"];
         _connections = factory.CreateCounter("proxymesh_tcp_downstream_cx_total", "TCP connections accepted by a TCP proxy listener.", labels);
         _active = factory.CreateGauge("proxymesh_tcp_downstream_cx_active", "TCP proxy connections open.", labels);

@@ -18,7 +18,7 @@ public sealed class UpstreamConnectionStats
 
     public UpstreamConnectionStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _connections = factory.CreateCounter("proxymesh_upstream_cx_total", "Upstream connections attempted.", "cluster");
         _active = factory.CreateGauge("proxymesh_upstream_cx_active", "Upstream connections open.", "cluster");
         _connectFailures = factory.CreateCounter("proxymesh_upstream_cx_connect_fail_total", "Upstream connection attempts that failed or timed out.", "cluster");

@@ -15,7 +15,7 @@ public sealed class UpstreamHostStats
 
     public UpstreamHostStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _requests = factory.CreateCounter("proxymesh_upstream_host_rq_total", "Upstream requests per destination, by response code class (opt-in).", "cluster", "host", "response_code_class");
         _time = factory.CreateHistogram(
             "proxymesh_upstream_host_rq_time_seconds",

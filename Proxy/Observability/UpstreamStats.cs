@@ -32,7 +32,7 @@ public sealed class UpstreamStats
     {
         _hostStats = hostStats;
         _perHost = options.Value.PerHost;
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _requests = factory.CreateCounter(
             "proxymesh_upstream_rq_total",
             "Upstream attempts (a retried request counts each), by the upstream's response code, or 504/503 charged for a timeout or failure without one.",

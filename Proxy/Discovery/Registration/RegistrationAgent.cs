@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Serialization;
@@ -50,7 +51,7 @@ internal sealed partial class RegistrationAgent : BackgroundService
         _random = random;
         _loopErrors = loopErrors;
         _logger = logger;
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _checkIns = factory.CreateCounter("proxymesh_registration_check_in_total", "Check-ins of this sidecar's service with discovery.", "result");
         _deregistrations = factory.CreateCounter("proxymesh_registration_deregister_total", "Deregistrations of this sidecar's service from discovery.", "result");
 

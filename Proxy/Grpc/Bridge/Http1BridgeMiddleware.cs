@@ -16,7 +16,10 @@ internal sealed class Http1BridgeMiddleware(RequestDelegate next)
     public const string UpgradeProtobufSwitch = "ProxyMesh.GrpcHttp1Bridge.UpgradeProtobuf";
     public const string ProtobufContentType = "application/x-protobuf";
 
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>Requests that cannot concern this step pass straight on, without an async frame of their own.</summary>
+    public Task InvokeAsync(HttpContext context) => context.Request.ContentType is null ? next(context) : InvokeCoreAsync(context);
+
+    private async Task InvokeCoreAsync(HttpContext context)
     {
         var request = context.Request;
         if (!HttpProtocol.IsHttp11(request.Protocol) && !HttpProtocol.IsHttp10(request.Protocol))

@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Options;
@@ -23,7 +24,7 @@ internal sealed class GrpcStats
 
     public GrpcStats(CollectorRegistry registry, IOptions<GrpcStatsOptions> options)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         string[] labels = ["cluster", "grpc_service", "grpc_method"];
         _calls = factory.CreateCounter(
             "proxymesh_grpc_rq_total", "gRPC calls completed, by gRPC status (from trailers, or headers of a trailers-only answer).", [.. labels, "grpc_status"]);

@@ -12,7 +12,10 @@ internal sealed class GrpcStatsMiddleware(RequestDelegate next, GrpcStats stats)
 {
     private const int Cancelled = 1;
 
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>Requests that cannot concern this step pass straight on, without an async frame of their own.</summary>
+    public Task InvokeAsync(HttpContext context) => context.Request.ContentType is null ? next(context) : InvokeCoreAsync(context);
+
+    private async Task InvokeCoreAsync(HttpContext context)
     {
         var request = context.Request;
         if (!GrpcProtocol.IsGrpcContentType(request.ContentType) || GrpcRouteMetadata.RouteOf(context) is not { } route)

@@ -18,7 +18,10 @@ internal sealed class GrpcTranscodingMiddleware(RequestDelegate next, GrpcTransc
 {
     private static readonly JsonDocumentOptions JsonOptions = new() { MaxDepth = 128 };
 
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>Requests that cannot concern this step pass straight on, without an async frame of their own.</summary>
+    public Task InvokeAsync(HttpContext context) => context.GetEndpoint()?.Metadata.GetMetadata<GrpcTranscodingRoute>() is null ? next(context) : InvokeCoreAsync(context);
+
+    private async Task InvokeCoreAsync(HttpContext context)
     {
         var transcoder = context.GetEndpoint()?.Metadata.GetMetadata<GrpcTranscodingRoute>()?.Resolve(transcoders);
         if (transcoder is null || GrpcResponseCapture.IsGrpc(context.Request.ContentType))

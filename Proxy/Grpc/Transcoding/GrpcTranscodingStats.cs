@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using Prometheus;
 
 namespace ProxyMesh.Proxy.Grpc.Transcoding;
@@ -10,7 +11,7 @@ namespace ProxyMesh.Proxy.Grpc.Transcoding;
 /// </summary>
 internal sealed class GrpcTranscodingStats(CollectorRegistry registry)
 {
-    private readonly Counter _requests = Metrics.WithCustomRegistry(registry).CreateCounter(
+    private readonly Counter _requests = StatsFactory.For(registry).CreateCounter(
         "proxymesh_grpc_transcoding_rq_total", "Requests handled by a JSON/gRPC transcoder, by result.", "transcoder", "result");
 
     public Series For(string transcoder) => new(_requests, transcoder);

@@ -13,7 +13,10 @@ internal sealed partial class GrpcWebMiddleware(RequestDelegate next, GrpcWebSta
 
     private int _loggedMalformed;
 
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>Requests that cannot concern this step pass straight on, without an async frame of their own.</summary>
+    public Task InvokeAsync(HttpContext context) => context.Request.ContentType is null ? next(context) : InvokeCoreAsync(context);
+
+    private async Task InvokeCoreAsync(HttpContext context)
     {
         var request = context.Request;
         if (!GrpcWebContentTypes.TryParse(request.ContentType, out var isText, out var grpcContentType)

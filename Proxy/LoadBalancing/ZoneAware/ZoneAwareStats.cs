@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using System.Collections.Concurrent;
 using Prometheus;
 
@@ -20,7 +21,7 @@ public sealed class ZoneAwareStats
 
     public ZoneAwareStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _allDirectly = factory.CreateCounter("proxymesh_lb_zone_routing_all_directly_total", "Zone-aware picks that stayed in the local zone because it has at least its share of upstream hosts.", "cluster");
         _sampled = factory.CreateCounter("proxymesh_lb_zone_routing_sampled_total", "Zone-aware picks sampled to stay in the local zone (the local zone has less than its share of upstream hosts).", "cluster");
         _crossZone = factory.CreateCounter("proxymesh_lb_zone_routing_cross_zone_total", "Zone-aware picks sent to another zone by residual capacity.", "cluster");

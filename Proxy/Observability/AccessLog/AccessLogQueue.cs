@@ -23,7 +23,7 @@ internal sealed class AccessLogQueue
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
-        _dropped = Metrics.WithCustomRegistry(registry)
+        _dropped = StatsFactory.For(registry)
             .CreateCounter("proxymesh_access_log_dropped_total", "Access log entries dropped because the writer fell behind.");
     }
 

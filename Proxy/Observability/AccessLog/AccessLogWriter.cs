@@ -105,7 +105,7 @@ internal sealed partial class AccessLogWriter : BackgroundService
     internal static void Write(Utf8JsonWriter json, AccessLogEntry entry)
     {
         json.WriteStartObject();
-        json.WriteString("start_time", entry.StartTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+        WriteStartTime(json, entry.StartTime);
         json.WriteString("method", entry.Method);
         json.WriteString("path", entry.Path);
         json.WriteString("protocol", entry.Protocol);
@@ -134,11 +134,19 @@ internal sealed partial class AccessLogWriter : BackgroundService
         json.WriteEndObject();
     }
 
+    /// <summary>Millisecond UTC ISO 8601, formatted on the stack.</summary>
+    private static void WriteStartTime(Utf8JsonWriter json, DateTimeOffset startTime)
+    {
+        Span<char> text = stackalloc char[32];
+        startTime.UtcDateTime.TryFormat(text, out var length, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        json.WriteString("start_time", text[..length]);
+    }
+
     /// <summary>A TCP connection's line: no method, path or status; <c>protocol</c> is <c>TCP</c>.</summary>
     internal static void Write(Utf8JsonWriter json, TcpAccessLogEntry entry)
     {
         json.WriteStartObject();
-        json.WriteString("start_time", entry.StartTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+        WriteStartTime(json, entry.StartTime);
         json.WriteString("protocol", "TCP");
         json.WriteString("response_flags", entry.ResponseFlags);
         json.WriteString("termination_details", entry.TerminationDetails);

@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using System.Collections.Concurrent;
 using Prometheus;
 using Yarp.ReverseProxy;
@@ -35,7 +36,7 @@ public sealed class ClusterCircuitBreakers
     public ClusterCircuitBreakers(ClusterPolicies policies, CollectorRegistry registry, IServiceProvider services)
     {
         _policies = policies;
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _pendingOverflow = factory.CreateCounter(
             "proxymesh_upstream_rq_pending_overflow_total", "Requests refused by the max_requests or max_pending_requests circuit breaker.", "cluster");
         _connectionOverflow = factory.CreateCounter(

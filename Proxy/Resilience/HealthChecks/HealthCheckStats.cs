@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using System.Collections.Concurrent;
 using Prometheus;
 
@@ -17,7 +18,7 @@ public sealed class HealthCheckStats
 
     public HealthCheckStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _attempts = factory.CreateCounter("proxymesh_health_check_attempt_total", "Active health checks made.", "cluster");
         _successes = factory.CreateCounter("proxymesh_health_check_success_total", "Active health checks that passed.", "cluster");
         _failures = factory.CreateCounter("proxymesh_health_check_failure_total", "Active health checks that failed (the host said it is unhealthy, or could not be reached in time).", "cluster");

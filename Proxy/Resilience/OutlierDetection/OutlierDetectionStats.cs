@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using Prometheus;
 
 namespace ProxyMesh.Proxy.Resilience.OutlierDetection;
@@ -26,7 +27,7 @@ internal sealed class OutlierDetectionStats
 
     public OutlierDetectionStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _active = factory.CreateGauge("proxymesh_outlier_detection_ejections_active", "Hosts currently ejected by outlier detection.", "cluster");
         _enforced = factory.CreateCounter("proxymesh_outlier_detection_ejections_enforced_total", "Outlier ejections enforced, by detector.", "cluster", "type");
         _detected = factory.CreateCounter("proxymesh_outlier_detection_ejections_detected_total", "Outliers detected, by detector, whether or not the ejection was enforced.", "cluster", "type");

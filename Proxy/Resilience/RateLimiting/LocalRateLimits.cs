@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Configuration;
 using Prometheus;
@@ -22,7 +23,7 @@ public sealed class LocalRateLimits : IDisposable
     public LocalRateLimits(TimeProvider time, CollectorRegistry registry)
     {
         _time = time;
-        _rateLimited = Metrics.WithCustomRegistry(registry)
+        _rateLimited = StatsFactory.For(registry)
             .CreateCounter("proxymesh_rate_limited_total", "Requests refused by the local rate limit.", "cluster");
     }
 

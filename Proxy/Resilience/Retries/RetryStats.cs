@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Observability;
 using System.Collections.Concurrent;
 using Prometheus;
 
@@ -19,7 +20,7 @@ public sealed class RetryStats
 
     public RetryStats(CollectorRegistry registry)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
+        var factory = StatsFactory.For(registry);
         _retries = factory.CreateCounter("proxymesh_upstream_rq_retry_total", "Upstream request retries made.", "cluster");
         _successes = factory.CreateCounter("proxymesh_upstream_rq_retry_success_total", "Requests that succeeded after one or more retries.", "cluster");
         _abandoned = factory.CreateCounter("proxymesh_upstream_rq_retry_or_shadow_abandoned_total", "Retries not made because the request body was too large to replay.", "cluster");

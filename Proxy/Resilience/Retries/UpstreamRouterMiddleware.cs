@@ -87,14 +87,11 @@ internal sealed class UpstreamRouterMiddleware(
         var run = new Run(context, cluster, proxy, attempt, proxy.AvailableDestinations, route, perTryTimeout, cluster.UpstreamStats.Route(proxy.Route.Config));
         try
         {
-            if (maxRetries == 0)
-            {
-                await AttemptAsync(run);
-            }
-            else
+            // The first attempt runs outside Polly: most requests need no retry, and the pipeline costs per execution.
+            if (await AttemptAsync(run) && maxRetries > 0)
             {
                 await pipelines.For(retry).ExecuteAsync(
-                    static (state, _) => state.Router.AttemptAsync(state.Run),
+                    static (state, _) => state.Router.RetryAsync(state.Run),
                     (Router: this, Run: run),
                     route?.Token ?? client.RequestAborted);
             }
@@ -115,6 +112,21 @@ internal sealed class UpstreamRouterMiddleware(
                 await body.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// The retry pipeline's step. Its first execution stands for the attempt already made (which asked for a retry), so
+    /// that Polly waits the first back-off before the second attempt, as it would had it run the first one itself.
+    /// </summary>
+    private ValueTask<bool> RetryAsync(Run run)
+    {
+        if (!run.FirstAttemptReplayed)
+        {
+            run.FirstAttemptReplayed = true;
+            return ValueTask.FromResult(true);
+        }
+
+        return AttemptAsync(run);
     }
 
     /// <summary>One attempt: forward, classify its outcome once, report it, decide on a retry.</summary>
@@ -198,7 +210,11 @@ internal sealed class UpstreamRouterMiddleware(
         IReadOnlyList<DestinationState> Healthy,
         CancellationTokenSource? Route,
         TimeSpan? PerTryTimeout,
-        UpstreamStats.RouteSeries Stats);
+        UpstreamStats.RouteSeries Stats)
+    {
+        /// <summary>Whether the retry pipeline has passed over the first attempt, made before it was entered.</summary>
+        public bool FirstAttemptReplayed { get; set; }
+    }
 
     /// <summary>
     /// A gRPC call's deadline: its <c>grpc-timeout</c>, capped by <c>MaxGrpcTimeout</c> (which is also the deadline of a
