@@ -1,4 +1,3 @@
-using ProxyMesh.Proxy.Observability;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Serialization;
