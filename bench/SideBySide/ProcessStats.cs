@@ -13,7 +13,16 @@ internal static class ProcessStats
         var total = 0.0;
         foreach (var pid in pids)
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            string stat;
+            try
+            {
+                stat = File.ReadAllText($"/proc/{pid}/stat");
+            }
+            catch (IOException)
+            {
+                continue; // exited since the tree was listed
+            }
+
             // Fields after the command name, which is in parentheses and may contain spaces.
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             total += (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
@@ -55,14 +64,21 @@ internal static class ProcessStats
         }
     }
 
+    /// <returns>The field's value, or 0 when the process has already exited (a short-lived child).</returns>
     private static long StatusKilobytes(int pid, string field)
     {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        try
         {
-            if (line.StartsWith(field, StringComparison.Ordinal))
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
             {
-                return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                if (line.StartsWith(field, StringComparison.Ordinal))
+                {
+                    return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                }
             }
+        }
+        catch (IOException)
+        {
         }
 
         return 0;
