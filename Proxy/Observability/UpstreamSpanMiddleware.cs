@@ -24,7 +24,7 @@ internal sealed class UpstreamSpanMiddleware(RequestDelegate next, IOptions<Prox
 
         var proxy = context.GetReverseProxyFeature();
         span.SetTag(MeshSpanEnricher.RequestIdTag, context.TraceIdentifier);
-        span.SetTag(MeshSpanEnricher.ClusterTag, proxy.Cluster?.Config.ClusterId ?? proxy.Route.Config.ClusterId);
+        span.SetTag(MeshSpanEnricher.ClusterTag, context.Features.Get<UpstreamStats.ClusterSeries>()?.ClusterId); // as the cluster context resolved it
         span.SetTag(MeshSpanEnricher.RouteTag, proxy.Route.Config.RouteId);
         span.SetTag(MeshSpanEnricher.ZoneTag, _zone);
         await next(context);
