@@ -73,8 +73,8 @@ internal sealed class UpstreamRouterMiddleware(
         }
 
         var client = context.Features.Get<IHttpRequestLifetimeFeature>()!;
-        using var route = deadline is { } limit ? new CancellationTokenSource(limit, time) : null;
-        using var clientGone = route is null ? default : client.RequestAborted.Register(static state => ((CancellationTokenSource)state!).Cancel(), route);
+        using var route = deadline is { } limit ? new RouteDeadline(limit, time) : null;
+        using var clientGone = route is null ? default : client.RequestAborted.Register(RouteDeadline.CancelForClient, route);
         var body = WrapBody(context, maxRetries, retry.MaxReplayBytes);
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, cluster.CircuitBreakers, cluster.RetryStats)
         {
@@ -96,7 +96,7 @@ internal sealed class UpstreamRouterMiddleware(
                     route?.Token ?? client.RequestAborted);
             }
         }
-        catch (OperationCanceledException) when (route?.IsCancellationRequested == true && !client.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+        catch (OperationCanceledException) when (route?.Expired == true && !client.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
         {
             // The deadline expired during a back-off.
             await LocalReply.UpstreamTimeout.WriteAsync(context);
@@ -153,11 +153,14 @@ internal sealed class UpstreamRouterMiddleware(
         attempt.End();
         var destination = proxy.ProxiedDestination;
         var error = context.GetForwarderErrorFeature();
-        var expired = run.Route?.IsCancellationRequested == true ? ExpiredTimer.Route
+        var expired = run.Route?.Expired == true ? ExpiredTimer.Route
             : perTry?.IsCancellationRequested == true ? ExpiredTimer.PerTry
             : ExpiredTimer.None;
+
+        // A client abort after a timer expired is the proxy's own doing: YARP resets a response the timer cut short.
+        var clientGone = expired == ExpiredTimer.None && attempt.ClientGone;
         var outcome = AttemptClassifier.Classify(new AttemptFacts(
-            error?.Error ?? ForwarderError.None, error?.Exception, attempt.UpstreamStatusCode, attempt.GrpcStatus, attempt.ClientGone, expired));
+            error?.Error ?? ForwarderError.None, error?.Exception, attempt.UpstreamStatusCode, attempt.GrpcStatus, clientGone, expired));
         attempt.Outcome = outcome;
         upstreamStats.RecordAttempt(run.Stats, outcome, attempt.UpstreamStatusCode, Seconds(attempt), destination?.DestinationId);
         if (destination is not null)
@@ -208,7 +211,7 @@ internal sealed class UpstreamRouterMiddleware(
         IReverseProxyFeature Proxy,
         UpstreamAttempt Attempt,
         IReadOnlyList<DestinationState> Healthy,
-        CancellationTokenSource? Route,
+        RouteDeadline? Route,
         TimeSpan? PerTryTimeout,
         UpstreamStats.RouteSeries Stats)
     {

@@ -19,7 +19,7 @@ internal enum ExpiredTimer : byte
 /// <param name="Error">YARP's forwarding error, <see cref="ForwarderError.None"/> when the exchange completed.</param>
 /// <param name="UpstreamStatusCode">The upstream's response status, 0 when no response headers arrived.</param>
 /// <param name="GrpcStatus">The <c>grpc-status</c> of a trailers-only gRPC response, -1 otherwise.</param>
-/// <param name="ClientGone">The downstream client went away.</param>
+/// <param name="ClientGone">The downstream client went away before any timer of the router expired.</param>
 internal readonly record struct AttemptFacts(
     ForwarderError Error, Exception? Exception, int UpstreamStatusCode, int GrpcStatus, bool ClientGone, ExpiredTimer Expired);
 
