@@ -96,5 +96,9 @@ internal sealed class RecordingFilter(TcpFilterContext context, string? closeOn)
         return TcpFilterVerdict.Continue;
     }
 
+    public TcpCloseInitiator? ClosedBy { get; private set; }
+
+    public void OnClosed(TcpCloseInitiator initiator) => ClosedBy = initiator;
+
     public void Dispose() => Disposed = true;
 }

@@ -301,6 +301,7 @@ public sealed class TcpProxyTests
         Assert.Equal(sent, filter.Downstream);
         Assert.Equal(sent, filter.Upstream);
         await Eventually.AssertAsync(() => Task.FromResult(filter.Disposed), "the filter is disposed with its connection");
+        Assert.Equal(TcpCloseInitiator.Remote, filter.ClosedBy); // The client's FIN came first.
 
         using (var client = await TcpPeer.ConnectAsync(proxy.Listeners.UriOf("guarded")))
         {
@@ -311,6 +312,9 @@ public sealed class TcpProxyTests
         }
 
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_tcp_downstream_cx_filter_closed_total", "listener=\"guarded\",cluster=\"db\"", 1);
+        Assert.True(filters.Created.TryDequeue(out var guarded));
+        await Eventually.AssertAsync(() => Task.FromResult(guarded.Disposed), "the filter is disposed with its connection");
+        Assert.Equal(TcpCloseInitiator.Local, guarded.ClosedBy); // The proxy closed it.
     }
 
     [Fact]
