@@ -329,6 +329,7 @@ public sealed class TcpProxyTests
         listener["IdleTimeout"] = "-00:00:01";
         listener["AllowedCallers"] = "orders";
         bad.Listeners["db"]!["Record"] = new JsonObject { ["CloseOn"] = "" };
+        bad.Root["ProxyMesh"]!["TcpTransport"] = new JsonObject { ["ReceiveBufferSize"] = 10 };
         var error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => RunningProxy.StartAsync(bad, services => services.AddSingleton<ITcpFilterFactory>(filters)));
         var problems = string.Join("\n", error.Problems);
         Assert.Contains("ProxyMesh:Listeners:db:Cluster: there is no cluster named 'missing'", problems, StringComparison.Ordinal);
@@ -337,6 +338,7 @@ public sealed class TcpProxyTests
         Assert.Contains("ProxyMesh:Listeners:db:MaxConnectAttempts: must be 1 or more", problems, StringComparison.Ordinal);
         Assert.Contains("ProxyMesh:Listeners:db:IdleTimeout: must not be negative", problems, StringComparison.Ordinal);
         Assert.Contains("ProxyMesh:Listeners:db:AllowedCallers:", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:TcpTransport:ReceiveBufferSize: must be between 1024 and 16777216", problems, StringComparison.Ordinal);
 
         var good = new ProxyConfig().Cluster("db", peer.TcpAddress);
         good.TcpListener("db", "db");
