@@ -314,7 +314,7 @@ public sealed class MongoFilterWireTests
     public async Task Compressed_messages_are_read_inside_when_Decompress_is_on(byte compressorId, string compressor)
     {
         var find = CompressedOf(Msg(1, 0, new BsonDocument { ["find"] = "users", ["filter"] = new BsonDocument("_id", new BsonDocument("$in", new BsonArray { 1, 2 })), ["comment"] = "load-user" }), compressorId);
-        var reply = CompressedOf(Msg(2, 1, CursorReply(2, cursorId: 99)), compressorId);
+        var reply = CompressedOf(Msg(2, 1, CursorReply(2, cursorId: 99), ChecksumPresent), compressorId);
         for (var cut = 1; cut < find.Length; cut += 5)
         {
             using var harness = FilterHarness.Create(mongo: ("Decompress", "true"));
@@ -332,6 +332,7 @@ public sealed class MongoFilterWireTests
             Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_callsite_query_total", "collection=\"users\",callsite=\"load-user\""));
             Assert.Equal(0.04, await harness.ValueAsync("proxymesh_mongo_cmd_reply_time_seconds_sum", "cmd=\"find\""), 6);
             Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_reply_valid_cursor_total"));
+            Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_op_flag_total", "op=\"msg\",flag=\"checksum_present\""));
             Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_query_active"));
         }
     }

@@ -303,6 +303,9 @@ public sealed class TcpProxyTests
         await Eventually.AssertAsync(() => Task.FromResult(filter.Disposed), "the filter is disposed with its connection");
         Assert.Equal(TcpCloseInitiator.Remote, filter.ClosedBy); // The client's FIN came first.
 
+        // ProxyMesh's TCP transport receives more than Kestrel's 4 KB blocks at once (the client sent 10,000-byte writes).
+        Assert.True(filter.LargestDownstreamSegment > 4096, $"largest client buffer: {filter.LargestDownstreamSegment} bytes");
+
         using (var client = await TcpPeer.ConnectAsync(proxy.Listeners.UriOf("guarded")))
         {
             await TcpPeer.SendAllAsync(client, "hello"u8.ToArray());
@@ -315,6 +318,29 @@ public sealed class TcpProxyTests
         Assert.True(filters.Created.TryDequeue(out var guarded));
         await Eventually.AssertAsync(() => Task.FromResult(guarded.Disposed), "the filter is disposed with its connection");
         Assert.Equal(TcpCloseInitiator.Local, guarded.ClosedBy); // The proxy closed it.
+    }
+
+    [Fact]
+    public async Task Kestrels_socket_transport_still_serves_tcp_listeners_when_asked()
+    {
+        var filters = new RecordingFilterFactory();
+        await using var peer = TcpPeer.Start(async (socket, token) =>
+        {
+            var request = await TcpPeer.ReadToEndAsync(socket, token);
+            await TcpPeer.SendAllAsync(socket, Encoding.ASCII.GetBytes($"got {request.Length} bytes"), token);
+            socket.Shutdown(SocketShutdown.Send);
+        });
+        var config = new ProxyConfig().Cluster("db", peer.TcpAddress);
+        config.TcpListener("db", "db")["Filters"] = new JsonArray("Record");
+        config.Root["ProxyMesh"]!["TcpTransport"] = new JsonObject { ["UseKestrel"] = true };
+        await using var proxy = await RunningProxy.StartAsync(config, services => services.AddSingleton<ITcpFilterFactory>(filters));
+
+        using var client = await TcpPeer.ConnectAsync(proxy.Listeners.UriOf("db"));
+        await TcpPeer.SendAllAsync(client, new byte[100_000]);
+        client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("got 100000 bytes", Encoding.ASCII.GetString(await TcpPeer.ReadToEndAsync(client).WaitAsync(Generous)));
+        Assert.True(filters.Created.TryDequeue(out var filter));
+        Assert.InRange(filter.LargestDownstreamSegment, 1, 4096); // Kestrel's blocks.
     }
 
     [Fact]

@@ -298,7 +298,8 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
                     Flags = BinaryPrimitives.ReadInt32LittleEndian(value);
                     // Bits 0-15 are required: a parser must fail on one it does not know.
                     _bodyEnd = Length - ((Flags & MongoFlags.ChecksumPresent) != 0 ? 4 : 0);
-                    _checksumEnd = (Flags & MongoFlags.ChecksumPresent) != 0 ? _bodyEnd : 0;
+                    // Inside OP_COMPRESSED the header is rebuilt, not received: its checksum is skipped, not verified.
+                    _checksumEnd = (Flags & MongoFlags.ChecksumPresent) != 0 && !decompressed ? _bodyEnd : 0;
                     if ((Flags & 0xFFFC) != 0 || _bodyEnd < _offset + 1)
                     {
                         Fail();

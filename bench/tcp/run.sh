@@ -68,13 +68,13 @@ CFG
 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & pids+=($!)
 wait_port "$haproxy_port"
 
-# start_mesh NAME KESTREL INLINE: a ProxyMesh with a plain listener and a Mongo-filter listener in front of the echo
+# start_mesh NAME KESTREL INLINE [TRANSPORT]: a ProxyMesh with a plain listener and a Mongo-filter listener in front of the echo
 # server. KESTREL=true accepts TCP listeners with Kestrel's socket transport instead of ProxyMesh's own; INLINE=true runs
 # socket continuations on the I/O threads (ProxyMesh:SocketTransport:UnsafePreferInlineScheduling for Kestrel,
-# DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS for every socket).
+# DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS for every socket); TRANSPORT adds ProxyMesh:TcpTransport settings.
 declare -A plain_port mongo_port
 start_mesh() {
-  local name=$1 kestrel=$2 inline=$3 admin
+  local name=$1 kestrel=$2 inline=$3 transport=${4:-} admin
   plain_port[$name]=$(free_port); mongo_port[$name]=$(free_port); admin=$(free_port)
   mkdir -p "$work/$name"
   cat > "$work/$name/appsettings.json" <<JSON
@@ -89,7 +89,7 @@ start_mesh() {
     "Admin": { "Url": "http://127.0.0.1:$admin" },
     "AccessLog": { "Enabled": false },
     "SocketTransport": { "UnsafePreferInlineScheduling": $inline },
-    "TcpTransport": { "UseKestrel": $kestrel }
+    "TcpTransport": { "UseKestrel": $kestrel${transport:+, $transport} }
   },
   "ReverseProxy": { "Clusters": { "echo": { "Destinations": { "d0": { "Address": "tcp://127.0.0.1:$echo_port" } } } } }
 }
@@ -155,6 +155,8 @@ done
 for target in plain:proxymesh mongo:proxymesh; do opmsg_rate[$target]=$(median "${opmsg_runs[$target]}"); done
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+# paired_ratio "A1 A2 ..." "B1 B2 ...": the median of Ai/Bi — each round's targets ran back to back under the same load.
+paired_ratio() { python3 -c "import statistics,sys; a=sys.argv[1].split(); b=sys.argv[2].split(); print(f'{statistics.median(float(x)/float(y) for x,y in zip(a,b)):.2f}')" "$1" "$2"; }
 {
   echo "# TCP proxy benchmark"
   echo
@@ -163,12 +165,13 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
   echo "${RR_SIZE}-byte request and response, ${RR_SECONDS} s after a ${WARMUP_SECONDS} s warm-up. Targets measured in turn, ${ROUNDS} rounds,"
   echo "median of the rounds. Load tool, echo server and proxies share the machine."
   echo
-  echo "| target | bulk GB/s (each way) | exchanges/s | bulk vs haproxy | exchanges vs haproxy | rounds: bulk GB/s | rounds: exchanges/s |"
-  echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
+  echo "| target | bulk GB/s (each way) | exchanges/s | bulk vs haproxy | exchanges vs haproxy | per-round ratios vs haproxy, median: bulk / exchanges | rounds: bulk GB/s | rounds: exchanges/s |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
   for target in "${targets[@]}"; do
     rounds_bulk=$(python3 -c "import sys; print(' / '.join(f'{float(x):.2f}' for x in sys.argv[1:]))" ${bulk_runs[$target]})
     rounds_rr=$(python3 -c "import sys; print(' / '.join(f'{float(x):.0f}' for x in sys.argv[1:]))" ${rr_runs[$target]})
-    echo "| $target | $(fmt "${bulk_rate[$target]}" 2) | $(fmt "${rr_rate[$target]}" 0) | $(ratio "${bulk_rate[$target]}" "${bulk_rate[haproxy]}") | $(ratio "${rr_rate[$target]}" "${rr_rate[haproxy]}") | $rounds_bulk | $rounds_rr |"
+    paired=$(paired_ratio "${bulk_runs[$target]}" "${bulk_runs[haproxy]}")" / "$(paired_ratio "${rr_runs[$target]}" "${rr_runs[haproxy]}")
+    echo "| $target | $(fmt "${bulk_rate[$target]}" 2) | $(fmt "${rr_rate[$target]}" 0) | $(ratio "${bulk_rate[$target]}" "${bulk_rate[haproxy]}") | $(ratio "${rr_rate[$target]}" "${rr_rate[haproxy]}") | $paired | $rounds_bulk | $rounds_rr |"
   done
   echo
   echo "MongoDB OP_MSG exchanges (\`tcpbench opmsg\`: a 57-byte \`find\` per exchange, echoed back as its reply), ${RR_CONNECTIONS} connections,"
