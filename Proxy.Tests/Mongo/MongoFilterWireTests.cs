@@ -240,18 +240,152 @@ public sealed class MongoFilterWireTests
         Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_delay_injected_total"));
     }
 
-    [Fact]
-    public async Task Closing_with_queries_in_flight_counts_and_releases_them()
+    [Theory]
+    [InlineData(TcpCloseInitiator.Remote, "proxymesh_mongo_cx_destroy_remote_with_active_rq_total", "proxymesh_mongo_cx_destroy_local_with_active_rq_total")]
+    [InlineData(TcpCloseInitiator.Local, "proxymesh_mongo_cx_destroy_local_with_active_rq_total", "proxymesh_mongo_cx_destroy_remote_with_active_rq_total")]
+    public async Task Closing_with_queries_in_flight_counts_by_who_closed_and_releases_them(TcpCloseInitiator initiator, string counted, string other)
     {
         var harness = FilterHarness.Create();
         harness.Down(Msg(1, 0, new BsonDocument { ["find"] = "c", ["filter"] = new BsonDocument() }));
         harness.Down(Msg(2, 0, new BsonDocument { ["find"] = "c", ["filter"] = new BsonDocument() }));
         Assert.Equal(2, await harness.ValueAsync("proxymesh_mongo_query_active"));
+        harness.Filter.OnClosed(initiator);
         harness.Dispose();
         harness.Dispose();
 
         Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_query_active"));
-        Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_cx_destroy_with_active_rq_total"));
+        Assert.Equal(1, await harness.ValueAsync(counted));
+        Assert.Equal(0, await harness.ValueAsync(other));
+    }
+
+    [Fact]
+    public async Task Closing_with_every_query_answered_counts_nothing()
+    {
+        var harness = FilterHarness.Create();
+        harness.Down(Msg(1, 0, new BsonDocument { ["find"] = "c", ["filter"] = new BsonDocument() }));
+        harness.Up(Msg(2, 1, CursorReply(1)));
+        harness.Filter.OnClosed(TcpCloseInitiator.Remote);
+        harness.Dispose();
+
+        Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_cx_destroy_remote_with_active_rq_total"));
+        Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_cx_destroy_local_with_active_rq_total"));
+    }
+
+    [Fact]
+    public async Task A_checksummed_message_is_verified_across_every_split_and_read()
+    {
+        var find = Msg(1, 0, new BsonDocument { ["find"] = "users", ["filter"] = new BsonDocument("_id", 7), ["$db"] = "test" }, ChecksumPresent);
+        var reply = Msg(2, 1, CursorReply(3), ChecksumPresent);
+        Assert.Equal(0xE3069283u, Crc32C("123456789"u8)); // The CRC-32C check value: the test's own CRC is right.
+        for (var cut = 1; cut < find.Length; cut++)
+        {
+            using var harness = FilterHarness.Create();
+            harness.DownInPieces(find, [cut, cut + 3]);
+            harness.UpInPieces(reply, [reply.Length - cut]);
+
+            Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_decoding_error_total"));
+            Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_cmd_total", "cmd=\"find\""));
+            Assert.Equal(3, await harness.ValueAsync("proxymesh_mongo_cmd_reply_docs_sum", "cmd=\"find\""));
+            Assert.Equal(2, await harness.ValueAsync("proxymesh_mongo_op_flag_total", "op=\"msg\",flag=\"checksum_present\""));
+        }
+    }
+
+    [Theory]
+    [InlineData(0)] // A flipped bit in the body.
+    [InlineData(1)] // A flipped bit in the checksum itself.
+    public async Task A_bad_checksum_is_a_decoding_error_and_the_bytes_still_pass(int where)
+    {
+        using var harness = FilterHarness.Create();
+        var find = Msg(1, 0, new BsonDocument { ["find"] = "users", ["filter"] = new BsonDocument() }, ChecksumPresent);
+        var corrupt = (byte[])find.Clone();
+        corrupt[where == 0 ? 30 : corrupt.Length - 1] ^= 0x01;
+
+        Assert.Equal(TcpFilterVerdict.Continue, harness.Down(corrupt));
+        Assert.Equal(TcpFilterVerdict.Continue, harness.Down(find));
+        Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_decoding_error_total"));
+        Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_cmd_total", "cmd=\"find\""));
+    }
+
+    [Theory]
+    [InlineData(0, "noop")]
+    [InlineData(1, "snappy")]
+    [InlineData(2, "zlib")]
+    [InlineData(3, "zstd")]
+    public async Task Compressed_messages_are_read_inside_when_Decompress_is_on(byte compressorId, string compressor)
+    {
+        var find = CompressedOf(Msg(1, 0, new BsonDocument { ["find"] = "users", ["filter"] = new BsonDocument("_id", new BsonDocument("$in", new BsonArray { 1, 2 })), ["comment"] = "load-user" }), compressorId);
+        var reply = CompressedOf(Msg(2, 1, CursorReply(2, cursorId: 99), ChecksumPresent), compressorId);
+        for (var cut = 1; cut < find.Length; cut += 5)
+        {
+            using var harness = FilterHarness.Create(mongo: ("Decompress", "true"));
+            harness.DownInPieces(find, [cut]);
+            harness.Time.Advance(TimeSpan.FromMilliseconds(40));
+            harness.UpInPieces(reply, [reply.Length - cut]);
+
+            Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_decoding_error_total"));
+            Assert.Equal(2, await harness.ValueAsync("proxymesh_mongo_op_total", "op=\"compressed\""));
+            Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_op_total", "op=\"msg\""));
+            Assert.Equal(2, await harness.ValueAsync("proxymesh_mongo_op_compressed_total", "original_op=\"msg\""));
+            Assert.Equal(2, await harness.ValueAsync("proxymesh_mongo_compressed_decoded_total", $"compressor=\"{compressor}\""));
+            Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_cmd_total", "cmd=\"find\""));
+            Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_collection_multi_get_total", "collection=\"users\""));
+            Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_callsite_query_total", "collection=\"users\",callsite=\"load-user\""));
+            Assert.Equal(0.04, await harness.ValueAsync("proxymesh_mongo_cmd_reply_time_seconds_sum", "cmd=\"find\""), 6);
+            Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_reply_valid_cursor_total"));
+            Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_op_flag_total", "op=\"msg\",flag=\"checksum_present\""));
+            Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_query_active"));
+        }
+    }
+
+    [Fact]
+    public async Task Compressed_messages_are_counted_unread_when_Decompress_is_off_too_large_or_of_an_unknown_compressor()
+    {
+        var find = Msg(1, 0, new BsonDocument { ["find"] = "users", ["filter"] = new BsonDocument() });
+        using (var off = FilterHarness.Create())
+        {
+            Assert.Equal(TcpFilterVerdict.Continue, off.Down(CompressedOf(find, 2)));
+            Assert.Equal(1, await off.ValueAsync("proxymesh_mongo_compressed_undecoded_total", "compressor=\"zlib\""));
+            Assert.Equal(0, await off.ValueAsync("proxymesh_mongo_cmd_total", "cmd=\"find\""));
+        }
+
+        using (var small = FilterHarness.Create(null, ("Decompress", "true"), ("MaxDecompressedSize", "40")))
+        {
+            Assert.Equal(TcpFilterVerdict.Continue, small.Down(CompressedOf(find, 3)));
+            Assert.Equal(1, await small.ValueAsync("proxymesh_mongo_compressed_undecoded_total", "compressor=\"zstd\""));
+            Assert.Equal(0, await small.ValueAsync("proxymesh_mongo_cmd_total", "cmd=\"find\""));
+        }
+
+        using var unknown = FilterHarness.Create(mongo: ("Decompress", "true"));
+        var frame = CompressedOf(find, 2);
+        frame[24] = 9; // compressorId
+        Assert.Equal(TcpFilterVerdict.Continue, unknown.Down(frame));
+        Assert.Equal(TcpFilterVerdict.Continue, unknown.Down(find));
+        Assert.Equal(1, await unknown.ValueAsync("proxymesh_mongo_compressed_undecoded_total", "compressor=\"unknown\""));
+        Assert.Equal(1, await unknown.ValueAsync("proxymesh_mongo_cmd_total", "cmd=\"find\""));
+        Assert.Equal(0, await unknown.ValueAsync("proxymesh_mongo_decoding_error_total"));
+    }
+
+    [Theory]
+    [InlineData("corrupt payload")]
+    [InlineData("wrong size")]
+    [InlineData("not a message inside")]
+    public async Task A_compressed_message_that_does_not_decompress_into_a_message_is_a_decoding_error(string what)
+    {
+        using var harness = FilterHarness.Create(mongo: ("Decompress", "true"));
+        var find = Msg(1, 0, new BsonDocument { ["find"] = "users", ["filter"] = new BsonDocument() });
+        var frame = what == "not a message inside" ? CompressedOf(Concat(find[..16], "garbage that is no OP_MSG body"u8.ToArray()), 2) : CompressedOf(find, 2);
+        if (what == "corrupt payload")
+        {
+            frame[30] ^= 0xFF;
+        }
+        else if (what == "wrong size")
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(frame.AsSpan(20), BinaryPrimitives.ReadInt32LittleEndian(frame.AsSpan(20)) + 1);
+        }
+
+        Assert.Equal(TcpFilterVerdict.Continue, harness.Down(frame));
+        Assert.Equal(1, await harness.ValueAsync("proxymesh_mongo_decoding_error_total"));
+        Assert.Equal(0, await harness.ValueAsync("proxymesh_mongo_cmd_total", "cmd=\"find\""));
     }
 
     [Fact]
@@ -290,6 +424,7 @@ public sealed class MongoFilterWireTests
         { "Delay:Percent", "150", "Delay:Percent: must be between 0 and 100" },
         { "Delay:Percent", "10", "Delay:Duration: must be positive when Delay:Percent is set" },
         { "Delay:Duration", "-00:00:01", "Delay:Duration: must not be negative" },
+        { "MaxDecompressedSize", "16", "MaxDecompressedSize: must be above 16" },
     };
 
     [Theory]

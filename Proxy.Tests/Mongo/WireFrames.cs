@@ -41,12 +41,76 @@ internal static class WireFrames
             payload.AddRange(section);
         }
 
-        if ((flags & ChecksumPresent) != 0)
+        if ((flags & ChecksumPresent) == 0)
         {
-            payload.AddRange([0xDE, 0xAD, 0xBE, 0xEF]);
+            return Message(requestId, responseTo, OpMsg, payload);
         }
 
-        return Message(requestId, responseTo, OpMsg, payload);
+        payload.AddRange(Int32(0));
+        var message = Message(requestId, responseTo, OpMsg, payload);
+        BinaryPrimitives.WriteUInt32LittleEndian(message.AsSpan(message.Length - 4), Crc32C(message.AsSpan(0, message.Length - 4)));
+        return message;
+    }
+
+    /// <summary>CRC-32C (Castagnoli) bit by bit, as the OP_MSG specification defines it; independent of the proxy's own.</summary>
+    public static uint Crc32C(ReadOnlySpan<byte> data)
+    {
+        var crc = uint.MaxValue;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (var bit = 0; bit < 8; bit++)
+            {
+                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+            }
+        }
+
+        return ~crc;
+    }
+
+    /// <summary>
+    /// OP_COMPRESSED carrying <paramref name="message"/> (a whole message: its header is dropped, its opcode kept), compressed
+    /// with the libraries MongoDB's .NET driver uses: 0 noop, 1 snappy, 2 zlib, 3 zstd.
+    /// </summary>
+    public static byte[] CompressedOf(byte[] message, byte compressorId)
+    {
+        var body = message.AsSpan(16).ToArray();
+        byte[] compressed;
+        switch (compressorId)
+        {
+            case 0:
+                compressed = body;
+                break;
+            case 1:
+                compressed = Snappier.Snappy.CompressToArray(body);
+                break;
+            case 2:
+                using (var buffer = new MemoryStream())
+                {
+                    using (var zlib = new System.IO.Compression.ZLibStream(buffer, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+                    {
+                        zlib.Write(body);
+                    }
+
+                    compressed = buffer.ToArray();
+                }
+
+                break;
+            default:
+                using (var zstd = new ZstdSharp.Compressor())
+                {
+                    compressed = zstd.Wrap(body).ToArray();
+                }
+
+                break;
+        }
+
+        var payload = new List<byte>();
+        payload.AddRange(Int32(BinaryPrimitives.ReadInt32LittleEndian(message.AsSpan(12))));
+        payload.AddRange(Int32(body.Length));
+        payload.Add(compressorId);
+        payload.AddRange(compressed);
+        return Message(BinaryPrimitives.ReadInt32LittleEndian(message.AsSpan(4)), BinaryPrimitives.ReadInt32LittleEndian(message.AsSpan(8)), OpCompressed, payload);
     }
 
     public static byte[] Query(int requestId, string fullCollectionName, BsonDocument query, int flags = 0)

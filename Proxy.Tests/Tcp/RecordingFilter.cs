@@ -43,6 +43,11 @@ internal sealed class RecordingFilter(TcpFilterContext context, string? closeOn)
 
     public bool Disposed { get; private set; }
 
+    public TcpCloseInitiator? ClosedBy { get; private set; }
+
+    /// <summary>The longest run of contiguous client bytes shown at once: what one receive from the client can fill.</summary>
+    public int LargestDownstreamSegment { get; private set; }
+
     public byte[] Downstream
     {
         get
@@ -72,6 +77,7 @@ internal sealed class RecordingFilter(TcpFilterContext context, string? closeOn)
             foreach (var segment in data)
             {
                 _downstream.Write(segment.Span);
+                LargestDownstreamSegment = Math.Max(LargestDownstreamSegment, segment.Length);
             }
 
             if (_closeOn is not null && _downstream.ToArray().AsSpan().IndexOf(_closeOn) >= 0)
@@ -95,6 +101,9 @@ internal sealed class RecordingFilter(TcpFilterContext context, string? closeOn)
 
         return TcpFilterVerdict.Continue;
     }
+
+
+    public void OnClosed(TcpCloseInitiator initiator) => ClosedBy = initiator;
 
     public void Dispose() => Disposed = true;
 }

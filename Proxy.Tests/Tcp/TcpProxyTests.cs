@@ -301,6 +301,10 @@ public sealed class TcpProxyTests
         Assert.Equal(sent, filter.Downstream);
         Assert.Equal(sent, filter.Upstream);
         await Eventually.AssertAsync(() => Task.FromResult(filter.Disposed), "the filter is disposed with its connection");
+        Assert.Equal(TcpCloseInitiator.Remote, filter.ClosedBy); // The client's FIN came first.
+
+        // ProxyMesh's TCP transport receives more than Kestrel's 4 KB blocks at once (the client sent 10,000-byte writes).
+        Assert.True(filter.LargestDownstreamSegment > 4096, $"largest client buffer: {filter.LargestDownstreamSegment} bytes");
 
         using (var client = await TcpPeer.ConnectAsync(proxy.Listeners.UriOf("guarded")))
         {
@@ -311,6 +315,32 @@ public sealed class TcpProxyTests
         }
 
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_tcp_downstream_cx_filter_closed_total", "listener=\"guarded\",cluster=\"db\"", 1);
+        Assert.True(filters.Created.TryDequeue(out var guarded));
+        await Eventually.AssertAsync(() => Task.FromResult(guarded.Disposed), "the filter is disposed with its connection");
+        Assert.Equal(TcpCloseInitiator.Local, guarded.ClosedBy); // The proxy closed it.
+    }
+
+    [Fact]
+    public async Task Kestrels_socket_transport_still_serves_tcp_listeners_when_asked()
+    {
+        var filters = new RecordingFilterFactory();
+        await using var peer = TcpPeer.Start(async (socket, token) =>
+        {
+            var request = await TcpPeer.ReadToEndAsync(socket, token);
+            await TcpPeer.SendAllAsync(socket, Encoding.ASCII.GetBytes($"got {request.Length} bytes"), token);
+            socket.Shutdown(SocketShutdown.Send);
+        });
+        var config = new ProxyConfig().Cluster("db", peer.TcpAddress);
+        config.TcpListener("db", "db")["Filters"] = new JsonArray("Record");
+        config.Root["ProxyMesh"]!["TcpTransport"] = new JsonObject { ["UseKestrel"] = true };
+        await using var proxy = await RunningProxy.StartAsync(config, services => services.AddSingleton<ITcpFilterFactory>(filters));
+
+        using var client = await TcpPeer.ConnectAsync(proxy.Listeners.UriOf("db"));
+        await TcpPeer.SendAllAsync(client, new byte[100_000]);
+        client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("got 100000 bytes", Encoding.ASCII.GetString(await TcpPeer.ReadToEndAsync(client).WaitAsync(Generous)));
+        Assert.True(filters.Created.TryDequeue(out var filter));
+        Assert.InRange(filter.LargestDownstreamSegment, 1, 4096); // Kestrel's blocks.
     }
 
     [Fact]
@@ -325,6 +355,7 @@ public sealed class TcpProxyTests
         listener["IdleTimeout"] = "-00:00:01";
         listener["AllowedCallers"] = "orders";
         bad.Listeners["db"]!["Record"] = new JsonObject { ["CloseOn"] = "" };
+        bad.Root["ProxyMesh"]!["TcpTransport"] = new JsonObject { ["ReceiveBufferSize"] = 10 };
         var error = await Assert.ThrowsAsync<InvalidConfigurationException>(() => RunningProxy.StartAsync(bad, services => services.AddSingleton<ITcpFilterFactory>(filters)));
         var problems = string.Join("\n", error.Problems);
         Assert.Contains("ProxyMesh:Listeners:db:Cluster: there is no cluster named 'missing'", problems, StringComparison.Ordinal);
@@ -333,6 +364,7 @@ public sealed class TcpProxyTests
         Assert.Contains("ProxyMesh:Listeners:db:MaxConnectAttempts: must be 1 or more", problems, StringComparison.Ordinal);
         Assert.Contains("ProxyMesh:Listeners:db:IdleTimeout: must not be negative", problems, StringComparison.Ordinal);
         Assert.Contains("ProxyMesh:Listeners:db:AllowedCallers:", problems, StringComparison.Ordinal);
+        Assert.Contains("ProxyMesh:TcpTransport:ReceiveBufferSize: must be between 1024 and 16777216", problems, StringComparison.Ordinal);
 
         var good = new ProxyConfig().Cluster("db", peer.TcpAddress);
         good.TcpListener("db", "db");

@@ -14,6 +14,7 @@ namespace ProxyMesh.Proxy.Tests.Tcp;
 /// </summary>
 public sealed class TlsTests : IDisposable
 {
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);
     private readonly TestCertificates _certificates = new();
 
     public void Dispose() => _certificates.Dispose();
@@ -48,6 +49,62 @@ public sealed class TlsTests : IDisposable
             """);
         Assert.True(exitCode == 0, output);
         Assert.Equal("db.mesh python over tls", output.Trim());
+    }
+
+    [Fact]
+    public async Task Upstream_half_close_on_a_tls_listener_sends_close_notify_and_the_client_can_still_send()
+    {
+        var lateBytes = System.Threading.Channels.Channel.CreateUnbounded<string>();
+        await using var peer = TcpPeer.Start(async (socket, token) =>
+        {
+            await TcpPeer.SendAllAsync(socket, "welcome"u8.ToArray(), token);
+            socket.Shutdown(SocketShutdown.Send);
+            await lateBytes.Writer.WriteAsync(Encoding.ASCII.GetString(await TcpPeer.ReadToEndAsync(socket, token)), token);
+        });
+        var config = new ProxyConfig().Cluster("db", peer.TcpAddress);
+        config.TcpListener("db", "db")["Certificate"] = Pem(_certificates.Issue("db", "db.mesh", ["db.mesh"]));
+        await using var proxy = await RunningProxy.StartAsync(config);
+        var uri = proxy.Listeners.UriOf("db");
+
+        using (var socket = await TcpPeer.ConnectAsync(uri))
+        {
+            await using var tls = new SslStream(new NetworkStream(socket), leaveInnerStreamOpen: true);
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "db.mesh",
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) => Chains(certificate, errors),
+            });
+            Assert.Equal("welcome", Encoding.ASCII.GetString(await ReadToEndAsync(tls).WaitAsync(Generous)));
+            await tls.WriteAsync("still here"u8.ToArray());
+            await tls.ShutdownAsync();
+            socket.Shutdown(SocketShutdown.Send);
+            Assert.Equal("still here", await lateBytes.Reader.ReadAsync().AsTask().WaitAsync(Generous));
+        }
+
+        // OpenSSL through Python: a FIN without close_notify would raise SSLEOFError (ragged EOFs are not suppressed).
+        var (exitCode, output) = await Python.RunAsync($$"""
+            import socket, ssl
+            context = ssl.create_default_context(cafile="{{_certificates.CaPath}}")
+            raw = socket.create_connection(("127.0.0.1", {{uri.Port}}))
+            tls = context.wrap_socket(raw, server_hostname="db.mesh", suppress_ragged_eofs=False)
+            received = b""
+            while chunk := tls.recv(100):
+                received += chunk
+            tls.sendall(b"python still here")
+            plain = tls.unwrap()
+            plain.shutdown(socket.SHUT_WR)
+            print(received.decode())
+            """);
+        Assert.True(exitCode == 0, output);
+        Assert.Equal("welcome", output.Trim());
+        Assert.Equal("python still here", await lateBytes.Reader.ReadAsync().AsTask().WaitAsync(Generous));
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Stream stream)
+    {
+        using var received = new MemoryStream();
+        await stream.CopyToAsync(received);
+        return received.ToArray();
     }
 
     [Fact]

@@ -36,8 +36,9 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
         _options = options;
         _context = context;
         _stats = shared.Stats.For(context.ListenerName);
-        _requests = new MongoFrameScanner(this, fromServer: false, options.MaxMessageSize);
-        _replies = new MongoFrameScanner(this, fromServer: true, options.MaxMessageSize);
+        var maxDecompressedSize = options.Decompress ? Math.Min(options.MaxDecompressedSize, options.MaxMessageSize) : 0;
+        _requests = new MongoFrameScanner(this, fromServer: false, options.MaxMessageSize, maxDecompressedSize);
+        _replies = new MongoFrameScanner(this, fromServer: true, options.MaxMessageSize, maxDecompressedSize);
     }
 
     public ValueTask<TcpFilterVerdict> OnDownstreamDataAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
@@ -65,6 +66,18 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
     public TcpFilterVerdict OnUpstreamData(ReadOnlySequence<byte> data) =>
         _sniffing ? Verdict(_replies.Scan(data), _replies) : TcpFilterVerdict.Continue;
 
+    /// <summary>Envoy's <c>cx_destroy_local_with_active_rq</c> / <c>cx_destroy_remote_with_active_rq</c>.</summary>
+    public void OnClosed(TcpCloseInitiator initiator)
+    {
+        lock (_pendingLock)
+        {
+            if (!_disposed && _pending.Count > 0)
+            {
+                (initiator == TcpCloseInitiator.Remote ? _stats.ClosedRemotelyWithActiveRequests : _stats.ClosedLocallyWithActiveRequests).Inc();
+            }
+        }
+    }
+
     public void Dispose()
     {
         lock (_pendingLock)
@@ -75,24 +88,19 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
             }
 
             _disposed = true;
-            if (_pending.Count > 0)
-            {
-                _stats.ClosedWithActiveRequests.Inc();
-            }
-
             ForgetPending();
         }
     }
 
     void IMongoMessageSink.OnMessage(MongoFrameScanner message)
     {
-        if (ReferenceEquals(message, _requests))
+        if (message.FromServer)
         {
-            OnRequest(message);
+            OnReply(message);
         }
         else
         {
-            OnReply(message);
+            OnRequest(message);
         }
     }
 
@@ -114,7 +122,16 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
                 return TcpFilterVerdict.Close;
             case ScanResult.DecodingError:
                 _stats.DecodingErrors.Inc();
-                LogDecodingError(_shared.Logger, _context.ListenerName, _context.ConnectionId, ReferenceEquals(scanner, _requests) ? "downstream" : "upstream");
+                var direction = scanner.FromServer ? "upstream" : "downstream";
+                if (scanner.ChecksumMismatch)
+                {
+                    LogChecksumMismatch(_shared.Logger, _context.ListenerName, _context.ConnectionId, direction);
+                }
+                else
+                {
+                    LogDecodingError(_shared.Logger, _context.ListenerName, _context.ConnectionId, direction);
+                }
+
                 StopSniffing();
                 return TcpFilterVerdict.Continue;
             default:
@@ -144,10 +161,21 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
         _pending.Clear();
     }
 
+    private void CountCompressed(MongoFrameScanner message)
+    {
+        _stats.Compressed(message.OriginalOpCode).Inc();
+        (message.Decoded ? _stats.CompressedDecoded(message.CompressorId) : _stats.CompressedUndecoded(message.CompressorId)).Inc();
+    }
+
     private void OnRequest(MongoFrameScanner request)
     {
-        _requestsInBuffer++;
-        _stats.Op(request.OpCode).Inc();
+        // A decompressed message was counted as the OP_COMPRESSED that carried it.
+        if (!request.IsDecompressed)
+        {
+            _requestsInBuffer++;
+            _stats.Op(request.OpCode).Inc();
+        }
+
         bool expectsReply;
         switch (request.OpCode)
         {
@@ -160,7 +188,7 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
                 expectsReply = true;
                 break;
             case MongoOpCode.Compressed:
-                _stats.Compressed(request.OriginalOpCode).Inc();
+                CountCompressed(request);
                 return;
             default:
                 return;
@@ -226,10 +254,14 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
 
     private void OnReply(MongoFrameScanner reply)
     {
-        _stats.Op(reply.OpCode).Inc();
+        if (!reply.IsDecompressed)
+        {
+            _stats.Op(reply.OpCode).Inc();
+        }
+
         if (reply.OpCode == MongoOpCode.Compressed)
         {
-            _stats.Compressed(reply.OriginalOpCode).Inc();
+            CountCompressed(reply);
             return;
         }
 
@@ -328,6 +360,9 @@ internal sealed partial class MongoFilter : ITcpFilter, IMongoMessageSink
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Mongo listener {Listener}: closing connection {ConnectionId}: a message of {Length} bytes is above MaxMessageSize {MaxMessageSize}")]
     private static partial void LogTooLarge(ILogger logger, string listener, string connectionId, int length, int maxMessageSize);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Mongo listener {Listener}: connection {ConnectionId} sent an {Direction} OP_MSG whose CRC-32C checksum does not match; forwarding it and what follows unread")]
+    private static partial void LogChecksumMismatch(ILogger logger, string listener, string connectionId, string direction);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Mongo listener {Listener}: connection {ConnectionId} sent {Direction} bytes that are not MongoDB messages; forwarding them unread from now on")]
     private static partial void LogDecodingError(ILogger logger, string listener, string connectionId, string direction);

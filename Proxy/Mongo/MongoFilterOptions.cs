@@ -20,6 +20,12 @@ public sealed class MongoFilterOptions
     /// <summary>Fixed-delay fault injection (Envoy's mongo_proxy <c>delay</c>): off unless <see cref="MongoDelayOptions.Percent"/> is above 0.</summary>
     public MongoDelayOptions Delay { get; set; } = new();
 
+    /// <summary>Decompress OP_COMPRESSED messages (noop, snappy, zlib, zstd) to read the command inside; off, they are counted unread.</summary>
+    public bool Decompress { get; set; }
+
+    /// <summary>Largest decompressed message read (at most <see cref="MaxMessageSize"/>); a larger one is passed on unread (the filter holds a compressed message whole to decompress it).</summary>
+    public int MaxDecompressedSize { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>One access log line per operation (request and its reply), through <c>ProxyMesh:AccessLog</c>.</summary>
     public bool AccessLog { get; set; }
 
@@ -34,6 +40,11 @@ public sealed class MongoFilterOptions
         if (MaxMessageSize < MongoFrameScanner.HeaderSize)
         {
             problems.Add($"{path}:MaxMessageSize: must be at least {MongoFrameScanner.HeaderSize} (bytes)");
+        }
+
+        if (MaxDecompressedSize <= MongoFrameScanner.HeaderSize)
+        {
+            problems.Add($"{path}:MaxDecompressedSize: must be above {MongoFrameScanner.HeaderSize} (bytes)");
         }
 
         if (MaxCollections < 0)

@@ -31,7 +31,10 @@ internal enum ScanResult
 /// legacy insert/update/delete bodies are skipped whole. Every length is checked against its container, so garbage
 /// is detected rather than followed.
 /// </summary>
-internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer, int maxMessageSize)
+/// <param name="maxDecompressedSize">OP_COMPRESSED messages up to this size (uncompressed) are decompressed and their
+/// contents read as a message of their original opcode; 0 leaves every one unread.</param>
+/// <param name="decompressed">This scanner reads the contents of OP_COMPRESSED messages for another one.</param>
+internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer, int maxMessageSize, int maxDecompressedSize = 0, bool decompressed = false)
 {
     public const int HeaderSize = 16;
 
@@ -74,6 +77,15 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
     private int _bodyEnd;
     private bool _bodySeen;
 
+    /// <summary>Bytes of the current message that go into its CRC-32C: -1 until its flags are read, 0 for none.</summary>
+    private int _checksumEnd;
+    private uint _crc;
+
+    private byte[]? _compressed;
+    private int _compressedLength;
+    private int _uncompressedSize;
+    private MongoFrameScanner? _contents;
+
     /// <summary>Whether the document or array whose length is being read is entered (else skipped).</summary>
     private bool _enterValue;
     private int _collectionLength;
@@ -85,7 +97,9 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
         MsgFlags,
         SectionKind,
         SequenceSize,
+        Checksum,
         CompressedHeader,
+        CompressedPayload,
         QueryFlags,
         QueryNamespace,
         QueryNumbers,
@@ -125,6 +139,9 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
 
     public bool Failed => _stage == Stage.Failed;
 
+    /// <summary>The scanner stopped at an OP_MSG whose CRC-32C did not match its bytes.</summary>
+    public bool ChecksumMismatch { get; private set; }
+
     public int Length { get; private set; }
 
     public int RequestId { get; private set; }
@@ -138,6 +155,17 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
 
     /// <summary>The opcode an OP_COMPRESSED message wraps.</summary>
     public int OriginalOpCode { get; private set; }
+
+    /// <summary>OP_COMPRESSED's compressorId.</summary>
+    public byte CompressorId { get; private set; }
+
+    /// <summary>Whether this OP_COMPRESSED message's contents were decompressed and read (as a message of their own, before this one).</summary>
+    public bool Decoded { get; private set; }
+
+    /// <summary>The message is the decompressed contents of an OP_COMPRESSED one (already counted as that).</summary>
+    public bool IsDecompressed => decompressed;
+
+    public bool FromServer => fromServer;
 
     /// <summary>Whether the message is a command (OP_MSG body, or OP_QUERY on <c>db.$cmd</c>).</summary>
     public bool IsCommand { get; private set; }
@@ -209,7 +237,30 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
         {
             var before = input.Length;
             var stage = _stage;
+            var position = _offset;
+            if (stage == Stage.Header && _carried == 0)
+            {
+                _crc = Crc32C.Initial;
+                _checksumEnd = -1;
+            }
+
+            var unread = input;
             var result = Step(ref input);
+            if (_checksumEnd != 0 && input.Length < before)
+            {
+                // Each step reads within one message: add its bytes that precede the checksum.
+                var end = position + (before - input.Length);
+                if (_checksumEnd > 0)
+                {
+                    end = Math.Min(end, _checksumEnd);
+                }
+
+                if (end > position)
+                {
+                    _crc = Crc32C.Update(_crc, unread[..(end - position)]);
+                }
+            }
+
             if (result != ScanResult.Continue)
             {
                 _stage = Stage.Failed;
@@ -247,6 +298,8 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
                     Flags = BinaryPrimitives.ReadInt32LittleEndian(value);
                     // Bits 0-15 are required: a parser must fail on one it does not know.
                     _bodyEnd = Length - ((Flags & MongoFlags.ChecksumPresent) != 0 ? 4 : 0);
+                    // Inside OP_COMPRESSED the header is rebuilt, not received: its checksum is skipped, not verified.
+                    _checksumEnd = (Flags & MongoFlags.ChecksumPresent) != 0 && !decompressed ? _bodyEnd : 0;
                     if ((Flags & 0xFFFC) != 0 || _bodyEnd < _offset + 1)
                     {
                         Fail();
@@ -261,7 +314,7 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
             case Stage.SectionKind:
                 if (_offset == _bodyEnd)
                 {
-                    _stage = _bodySeen ? Stage.SkipRest : Stage.Failed;
+                    _stage = !_bodySeen ? Stage.Failed : _checksumEnd > 0 ? Stage.Checksum : Stage.SkipRest;
                     break;
                 }
 
@@ -299,11 +352,48 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
 
                 break;
 
+            case Stage.Checksum:
+                if (TryTake(ref input, 4, out value))
+                {
+                    if (Crc32C.Final(_crc) != BinaryPrimitives.ReadUInt32LittleEndian(value))
+                    {
+                        ChecksumMismatch = true;
+                        Fail();
+                        break;
+                    }
+
+                    _stage = Stage.SkipRest;
+                }
+
+                break;
+
             case Stage.CompressedHeader:
                 if (TryTake(ref input, 9, out value))
                 {
                     OriginalOpCode = BinaryPrimitives.ReadInt32LittleEndian(value);
+                    _uncompressedSize = BinaryPrimitives.ReadInt32LittleEndian(value[4..]);
+                    CompressorId = value[8];
                     _stage = Stage.SkipRest;
+                    if (maxDecompressedSize > 0 && !decompressed && CompressorId <= MongoCompressors.Zstd
+                        && _uncompressedSize > 0 && _uncompressedSize <= maxDecompressedSize - HeaderSize)
+                    {
+                        _compressedLength = 0;
+                        _compressed = ArrayPool<byte>.Shared.Rent(Length - _offset);
+                        _stage = Stage.CompressedPayload;
+                    }
+                }
+
+                break;
+
+            case Stage.CompressedPayload:
+                var payload = Math.Min(Length - _offset, input.Length);
+                input[..payload].CopyTo(_compressed.AsSpan(_compressedLength));
+                input = input[payload..];
+                _compressedLength += payload;
+                _offset += payload;
+                if (_offset == Length)
+                {
+                    return ReadCompressedContents();
                 }
 
                 break;
@@ -476,6 +566,8 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
         OpCode = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
         Flags = 0;
         OriginalOpCode = 0;
+        CompressorId = 0;
+        Decoded = false;
         IsCommand = false;
         Command = MongoCommands.Other;
         IsQuery = false;
@@ -491,6 +583,10 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
         Documents = 1;
         _bodySeen = false;
         _depth = 0;
+        if (OpCode != MongoOpCode.Msg)
+        {
+            _checksumEnd = 0;
+        }
 
         var minimum = OpCode switch
         {
@@ -533,6 +629,53 @@ internal sealed class MongoFrameScanner(IMongoMessageSink sink, bool fromServer,
         };
         return ScanResult.Continue;
     }
+
+    /// <summary>
+    /// Decompresses a whole OP_COMPRESSED payload and reads it, behind a header of its original opcode, with a scanner of
+    /// its own, which reports it to the sink; then reports this message. Contents that do not decompress to their
+    /// announced size, or do not parse, are a decoding error.
+    /// </summary>
+    private ScanResult ReadCompressedContents()
+    {
+        var compressed = _compressed!;
+        _compressed = null;
+        var contents = ArrayPool<byte>.Shared.Rent(HeaderSize + _uncompressedSize);
+        try
+        {
+            var message = contents.AsSpan(0, HeaderSize + _uncompressedSize);
+            if (!MongoCompressors.TryDecompress(CompressorId, compressed, _compressedLength, message[HeaderSize..]))
+            {
+                Fail();
+                return ScanResult.Continue;
+            }
+
+            BinaryPrimitives.WriteInt32LittleEndian(message, message.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(message[4..], RequestId);
+            BinaryPrimitives.WriteInt32LittleEndian(message[8..], ResponseTo);
+            BinaryPrimitives.WriteInt32LittleEndian(message[12..], OriginalOpCode);
+            _contents ??= new MongoFrameScanner(sink, fromServer, maxMessageSize, decompressed: true);
+            if (_contents.Scan(message) != ScanResult.Continue || !_contents.AtMessageStart)
+            {
+                _contents = null;
+                Fail();
+                return ScanResult.Continue;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(compressed);
+            ArrayPool<byte>.Shared.Return(contents);
+        }
+
+        Decoded = true;
+        _stage = Stage.Header;
+        _offset = 0;
+        sink.OnMessage(this);
+        return ScanResult.Continue;
+    }
+
+    /// <summary>Between messages, having read every one it was given whole.</summary>
+    private bool AtMessageStart => _stage == Stage.Header && _carried == 0;
 
     /// <summary>OP_QUERY's fullCollectionName: <c>db.$cmd</c> carries a command, any other names the queried collection.</summary>
     private void ReadNamespace()

@@ -44,7 +44,10 @@ internal sealed class MongoStats
     private readonly Counter _decodingErrors;
     private readonly Counter _tooLarge;
     private readonly Counter _delays;
-    private readonly Counter _closedWithActive;
+    private readonly Counter _closedLocalWithActive;
+    private readonly Counter _closedRemoteWithActive;
+    private readonly Counter _compressedDecoded;
+    private readonly Counter _compressedUndecoded;
     private readonly ConcurrentDictionary<string, ListenerSeries> _series = new(StringComparer.Ordinal);
 
     private readonly IConfiguration? _configuration;
@@ -60,7 +63,9 @@ internal sealed class MongoStats
         string[] collection = ["listener", "collection"];
         string[] callSite = ["listener", "collection", "callsite"];
         _ops = factory.CreateCounter("proxymesh_mongo_op_total", "MongoDB messages by opcode, both directions (Envoy's op_query, op_reply, ... and OP_MSG, OP_COMPRESSED).", "listener", "op");
-        _compressed = factory.CreateCounter("proxymesh_mongo_op_compressed_total", "OP_COMPRESSED messages by the opcode they wrap (not decompressed).", "listener", "original_op");
+        _compressed = factory.CreateCounter("proxymesh_mongo_op_compressed_total", "OP_COMPRESSED messages by the opcode they wrap.", "listener", "original_op");
+        _compressedDecoded = factory.CreateCounter("proxymesh_mongo_compressed_decoded_total", "OP_COMPRESSED messages decompressed and read (Mongo:Decompress), by compressor.", "listener", "compressor");
+        _compressedUndecoded = factory.CreateCounter("proxymesh_mongo_compressed_undecoded_total", "OP_COMPRESSED messages passed on unread: Mongo:Decompress off, above Mongo:MaxDecompressedSize, or an unknown compressor.", "listener", "compressor");
         _flags = factory.CreateCounter("proxymesh_mongo_op_flag_total", "Messages with a flag set: OP_QUERY tailable_cursor, no_cursor_timeout, await_data, exhaust; OP_MSG checksum_present, more_to_come, exhaust_allowed.", "listener", "op", "flag");
         _commands = factory.CreateCounter("proxymesh_mongo_cmd_total", "Commands (OP_MSG, or OP_QUERY on $cmd), by command name from a fixed list (others: other).", command);
         _commandTime = factory.CreateHistogram("proxymesh_mongo_cmd_reply_time_seconds", "Time from a command to its reply.", new HistogramConfiguration { LabelNames = command, Buckets = LatencyBuckets.Seconds });
@@ -84,7 +89,8 @@ internal sealed class MongoStats
         _decodingErrors = factory.CreateCounter("proxymesh_mongo_decoding_error_total", "Connections whose bytes stopped parsing as MongoDB messages; forwarded untouched, no longer sniffed.", listener);
         _tooLarge = factory.CreateCounter("proxymesh_mongo_message_too_large_total", "Connections closed for a message above the listener's Mongo:MaxMessageSize.", listener);
         _delays = factory.CreateCounter("proxymesh_mongo_delay_injected_total", "Request buffers delayed by fault injection (Envoy's delay_injected).", listener);
-        _closedWithActive = factory.CreateCounter("proxymesh_mongo_cx_destroy_with_active_rq_total", "Connections that ended with requests still waiting for a reply.", listener);
+        _closedLocalWithActive = factory.CreateCounter("proxymesh_mongo_cx_destroy_local_with_active_rq_total", "Connections the proxy closed (upstream end, timeout, drain, filter) with requests still waiting for a reply (Envoy's cx_destroy_local_with_active_rq).", listener);
+        _closedRemoteWithActive = factory.CreateCounter("proxymesh_mongo_cx_destroy_remote_with_active_rq_total", "Connections the client closed with requests still waiting for a reply (Envoy's cx_destroy_remote_with_active_rq).", listener);
         registry.AddBeforeCollectCallback(ExportConfiguredListeners);
     }
 
@@ -120,6 +126,8 @@ internal sealed class MongoStats
         private readonly string _listener;
         private readonly Counter.Child[] _ops;
         private readonly Counter.Child[] _compressed;
+        private readonly Counter.Child[] _compressedDecoded;
+        private readonly Counter.Child[] _compressedUndecoded;
         private readonly Counter.Child[] _queryFlags;
         private readonly Counter.Child[] _msgFlags;
         private readonly CommandSeries?[] _commands = new CommandSeries?[MongoCommands.Labels.Length];
@@ -144,6 +152,8 @@ internal sealed class MongoStats
                 _compressed[i] = stats._compressed.WithLabels(listener, MongoOpLabel.Names[i]);
             }
 
+            _compressedDecoded = Array.ConvertAll(MongoCompressors.Labels, compressor => stats._compressedDecoded.WithLabels(listener, compressor));
+            _compressedUndecoded = Array.ConvertAll(MongoCompressors.Labels, compressor => stats._compressedUndecoded.WithLabels(listener, compressor));
             _queryFlags = Array.ConvertAll(QueryFlagNames, flag => stats._flags.WithLabels(listener, "query", flag));
             _msgFlags = Array.ConvertAll(MsgFlagNames, flag => stats._flags.WithLabels(listener, "msg", flag));
             NoMaxTime = stats._noMaxTime.WithLabels(listener);
@@ -154,7 +164,8 @@ internal sealed class MongoStats
             DecodingErrors = stats._decodingErrors.WithLabels(listener);
             TooLarge = stats._tooLarge.WithLabels(listener);
             DelaysInjected = stats._delays.WithLabels(listener);
-            ClosedWithActiveRequests = stats._closedWithActive.WithLabels(listener);
+            ClosedLocallyWithActiveRequests = stats._closedLocalWithActive.WithLabels(listener);
+            ClosedRemotelyWithActiveRequests = stats._closedRemoteWithActive.WithLabels(listener);
         }
 
         public Counter.Child NoMaxTime { get; }
@@ -173,11 +184,17 @@ internal sealed class MongoStats
 
         public Counter.Child DelaysInjected { get; }
 
-        public Counter.Child ClosedWithActiveRequests { get; }
+        public Counter.Child ClosedLocallyWithActiveRequests { get; }
+
+        public Counter.Child ClosedRemotelyWithActiveRequests { get; }
 
         public Counter.Child Op(int opCode) => _ops[MongoOpLabel.IndexOf(opCode)];
 
         public Counter.Child Compressed(int originalOpCode) => _compressed[MongoOpLabel.IndexOf(originalOpCode)];
+
+        public Counter.Child CompressedDecoded(byte compressorId) => _compressedDecoded[MongoCompressors.LabelIndex(compressorId)];
+
+        public Counter.Child CompressedUndecoded(byte compressorId) => _compressedUndecoded[MongoCompressors.LabelIndex(compressorId)];
 
         /// <summary>Counts each OP_QUERY flag set in <paramref name="flags"/>.</summary>
         public void QueryFlags(int flags)

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Security;
+using ProxyMesh.Proxy.Tcp.Transport;
 using System.Net.Sockets;
 
 namespace ProxyMesh.Proxy.Tcp;
@@ -63,9 +65,11 @@ internal abstract class DownstreamOutput : IDisposable
 
     /// <summary>
     /// The connection's output pipe, for connections Kestrel wraps (TLS termination): bytes are received into the
-    /// pipe's own memory. Completing the pipe closes the connection once flushed, so a half-close ends the connection.
+    /// pipe's own memory. On ProxyMesh's own transport a half-close is TLS's: close_notify, then a FIN, while the
+    /// client's bytes still flow (TLS 1.3 lets each side close its writing side alone, RFC 8446 §6.1). On Kestrel's
+    /// socket transport, which closes the whole socket when its output completes, it ends the connection.
     /// </summary>
-    public sealed class Pipe(PipeWriter output) : DownstreamOutput
+    public sealed class Pipe(PipeWriter output, SslStream? tls, ITcpHalfCloseFeature? halfClose) : DownstreamOutput
     {
         private const int MinimumSize = 16 * 1024;
 
@@ -77,6 +81,17 @@ internal abstract class DownstreamOutput : IDisposable
             await output.FlushAsync(cancellationToken);
         }
 
-        public override async ValueTask ShutdownSendAsync() => await output.CompleteAsync();
+        public override async ValueTask ShutdownSendAsync()
+        {
+            if (tls is null || halfClose is null)
+            {
+                await output.CompleteAsync();
+                return;
+            }
+
+            // Every byte written is already in the TLS stream (each send waited for its flush): close_notify follows them.
+            await tls.ShutdownAsync();
+            await halfClose.ShutdownSendAsync();
+        }
     }
 }

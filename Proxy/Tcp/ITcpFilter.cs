@@ -37,6 +37,19 @@ public interface ITcpFilter : IDisposable
 
     /// <summary>Bytes read from the upstream server, about to be sent to the client.</summary>
     TcpFilterVerdict OnUpstreamData(ReadOnlySequence<byte> data);
+
+    /// <summary>The connection has ended (both sides are closed); called once, before <see cref="IDisposable.Dispose"/>.</summary>
+    void OnClosed(TcpCloseInitiator initiator);
+}
+
+/// <summary>Which side ended a connection, as Envoy's connection events that network filters see.</summary>
+public enum TcpCloseInitiator
+{
+    /// <summary>Envoy's <c>LocalClose</c>: the proxy closed the client's connection — the upstream ended first, or a timeout, the drain deadline, a filter or shutdown ended it.</summary>
+    Local,
+
+    /// <summary>Envoy's <c>RemoteClose</c>: the client ended the connection first (a FIN or a reset).</summary>
+    Remote,
 }
 
 /// <summary>What the proxy does with the buffer a filter has seen.</summary>

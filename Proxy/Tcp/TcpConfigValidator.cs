@@ -1,5 +1,6 @@
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.Tcp.Transport;
 
 namespace ProxyMesh.Proxy.Tcp;
 
@@ -14,6 +15,7 @@ internal sealed class TcpConfigValidator(IEnumerable<ITcpFilterFactory> factorie
 
     public void Validate(IConfiguration candidate, List<string> problems)
     {
+        ValidateTransport(candidate.GetSection(TcpTransportOptions.SectionName), problems);
         var clusters = candidate.GetSection("ReverseProxy:Clusters");
         var tcpClusters = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var listener in candidate.GetSection($"{ProxyMeshOptions.SectionName}:Listeners").GetChildren())
@@ -44,6 +46,30 @@ internal sealed class TcpConfigValidator(IEnumerable<ITcpFilterFactory> factorie
             {
                 problems.Add($"{route.Path}:ClusterId: cluster '{clusterId}' has tcp:// or tls:// destinations; HTTP routes need http:// or https://");
             }
+        }
+    }
+
+    private static void ValidateTransport(IConfigurationSection section, List<string> problems)
+    {
+        TcpTransportOptions transport;
+        try
+        {
+            transport = section.Get<TcpTransportOptions>() ?? new TcpTransportOptions();
+        }
+        catch (InvalidOperationException e)
+        {
+            problems.Add($"{section.Path}: {(e.InnerException is null ? e.Message : $"{e.Message} {e.InnerException.Message}")}");
+            return;
+        }
+
+        if (transport.ReceiveBufferSize is < 1024 or > 16 * 1024 * 1024)
+        {
+            problems.Add($"{section.Path}:ReceiveBufferSize: must be between 1024 and 16777216 (bytes)");
+        }
+
+        if (transport.MaxReadBufferSize <= 0)
+        {
+            problems.Add($"{section.Path}:MaxReadBufferSize: must be positive (bytes)");
         }
     }
 

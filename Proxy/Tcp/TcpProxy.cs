@@ -6,6 +6,7 @@ using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.LoadBalancing;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Observability.AccessLog;
+using ProxyMesh.Proxy.Tcp.Transport;
 using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Model;
 
@@ -141,8 +142,10 @@ internal sealed partial class TcpProxy(
                 _ => log.Flags,
             };
             relay.Dispose();
+            var initiator = relay.Initiator;
             foreach (var filter in filters)
             {
+                filter.OnClosed(initiator);
                 filter.Dispose();
             }
 
@@ -235,7 +238,10 @@ internal sealed partial class TcpProxy(
     private static DownstreamOutput OutputFor(ConnectionContext downstream) =>
         downstream.Features.Get<ITlsHandshakeFeature>() is null && downstream.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket
             ? new DownstreamOutput.Socket(socket)
-            : new DownstreamOutput.Pipe(downstream.Transport.Output);
+            : new DownstreamOutput.Pipe(
+                downstream.Transport.Output,
+                downstream.Features.Get<ISslStreamFeature>()?.SslStream,
+                downstream.Features.Get<ITcpHalfCloseFeature>());
 
     private static string? Describe(TcpCloseReason reason) => reason switch
     {

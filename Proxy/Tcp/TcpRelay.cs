@@ -27,6 +27,7 @@ internal sealed class TcpRelay : IDisposable
     private ITimer? _timer;
     private long _lastActivity;
     private int _reason;
+    private int _initiator;
 
     public TcpRelay(
         ConnectionContext downstream,
@@ -58,6 +59,9 @@ internal sealed class TcpRelay : IDisposable
 
     public TcpCloseReason Reason => (TcpCloseReason)Volatile.Read(ref _reason);
 
+    /// <summary>Who ended the connection: the client if its side ended before the upstream's and before the proxy closed anything.</summary>
+    public TcpCloseInitiator Initiator => Volatile.Read(ref _initiator) == 1 + (int)TcpCloseInitiator.Remote ? TcpCloseInitiator.Remote : TcpCloseInitiator.Local;
+
     /// <summary>Closes the connection (once; the first reason wins).</summary>
     /// <returns>Whether this call closed it.</returns>
     public bool Close(TcpCloseReason reason)
@@ -67,6 +71,7 @@ internal sealed class TcpRelay : IDisposable
             return false;
         }
 
+        Ended(TcpCloseInitiator.Local);
         try
         {
             _closed.Cancel();
@@ -125,6 +130,8 @@ internal sealed class TcpRelay : IDisposable
                 }
             }
 
+            Ended(TcpCloseInitiator.Remote);
+
             try
             {
                 await _upstream.ShutdownSendAsync();
@@ -136,9 +143,17 @@ internal sealed class TcpRelay : IDisposable
         }
         catch (Exception e) when (IsConnectionEnd(e))
         {
+            if (Reason == TcpCloseReason.None)
+            {
+                Ended(TcpCloseInitiator.Remote); // The client reset.
+            }
+
             Close(TcpCloseReason.Error);
         }
     }
+
+    /// <summary>Records the first side to end (later ends change nothing).</summary>
+    private void Ended(TcpCloseInitiator initiator) => Interlocked.CompareExchange(ref _initiator, 1 + (int)initiator, 0);
 
     private async ValueTask<bool> ForwardDownstreamAsync(ReadOnlySequence<byte> buffer, CancellationToken token)
     {
@@ -190,6 +205,7 @@ internal sealed class TcpRelay : IDisposable
 
                 if (read == 0)
                 {
+                    Ended(TcpCloseInitiator.Local);
                     break;
                 }
 

@@ -1,9 +1,11 @@
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Tcp.Transport;
 
 namespace ProxyMesh.Proxy.Tcp;
 
@@ -24,8 +26,11 @@ public static class TcpServiceCollectionExtensions
         services.AddSingleton<TcpProxy>();
         services.AddSingleton<IConfigureOptions<KestrelServerOptions>, TcpListenerSetup>();
 
-        // Kestrel's socket transport (every listener): e.g. UnsafePreferInlineScheduling, which runs a relay's
-        // continuations on the socket I/O threads instead of hopping to the thread pool for each read.
+        // Registered after Kestrel's socket transport, so Kestrel asks it first; it binds tcp:// listeners only.
+        services.AddSingleton<IConnectionListenerFactory, TcpSocketTransportFactory>();
+        services.AddOptions<TcpTransportOptions>().BindConfiguration(TcpTransportOptions.SectionName);
+
+        // Kestrel's socket transport (HTTP listeners, and TCP listeners with TcpTransport:UseKestrel).
         services.AddOptions<SocketTransportOptions>().BindConfiguration($"{ProxyMeshOptions.SectionName}:SocketTransport");
         return services;
     }

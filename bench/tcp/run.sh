@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Bulk TCP transfer and small request/response exchanges: direct, haproxy (mode tcp), ProxyMesh (tcp:// listener),
-# ProxyMesh with inline socket scheduling; then MongoDB OP_MSG exchanges through ProxyMesh without and with the Mongo
-# filter. Self-contained: builds its load tool (tcpbench.c) and ProxyMesh (Release), binds 127.0.0.1 only, stops what
+# Bulk TCP transfer and small request/response exchanges: direct, haproxy (mode tcp), ProxyMesh (tcp:// listener on its
+# own socket transport, the default) with default and with inline socket completions, ProxyMesh on Kestrel's socket
+# transport (ProxyMesh:TcpTransport:UseKestrel) with default and with inline scheduling; then MongoDB OP_MSG exchanges
+# through ProxyMesh without and with the Mongo filter. Self-contained: builds its load tool (tcpbench.c) and ProxyMesh (Release), binds 127.0.0.1 only, stops what
 # it starts.
 #
 #   bench/tcp/run.sh                       # defaults below; about 5 minutes
@@ -67,12 +68,13 @@ CFG
 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & pids+=($!)
 wait_port "$haproxy_port"
 
-# start_mesh NAME INLINE: a ProxyMesh with a plain listener and a Mongo-filter listener in front of the echo server.
-# INLINE=true runs socket continuations on the I/O threads (ProxyMesh:SocketTransport:UnsafePreferInlineScheduling for
-# Kestrel, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS for the upstream sockets).
+# start_mesh NAME KESTREL INLINE [TRANSPORT]: a ProxyMesh with a plain listener and a Mongo-filter listener in front of the echo
+# server. KESTREL=true accepts TCP listeners with Kestrel's socket transport instead of ProxyMesh's own; INLINE=true runs
+# socket continuations on the I/O threads (ProxyMesh:SocketTransport:UnsafePreferInlineScheduling for Kestrel,
+# DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS for every socket); TRANSPORT adds ProxyMesh:TcpTransport settings.
 declare -A plain_port mongo_port
 start_mesh() {
-  local name=$1 inline=$2 admin
+  local name=$1 kestrel=$2 inline=$3 transport=${4:-} admin
   plain_port[$name]=$(free_port); mongo_port[$name]=$(free_port); admin=$(free_port)
   mkdir -p "$work/$name"
   cat > "$work/$name/appsettings.json" <<JSON
@@ -86,7 +88,8 @@ start_mesh() {
     },
     "Admin": { "Url": "http://127.0.0.1:$admin" },
     "AccessLog": { "Enabled": false },
-    "SocketTransport": { "UnsafePreferInlineScheduling": $inline }
+    "SocketTransport": { "UnsafePreferInlineScheduling": $inline },
+    "TcpTransport": { "UseKestrel": $kestrel${transport:+, $transport} }
   },
   "ReverseProxy": { "Clusters": { "echo": { "Destinations": { "d0": { "Address": "tcp://127.0.0.1:$echo_port" } } } } }
 }
@@ -97,15 +100,17 @@ JSON
   wait_port "${plain_port[$name]}"
   wait_port "${mongo_port[$name]}"
 }
-start_mesh proxymesh false
-start_mesh proxymesh-inline true
+start_mesh proxymesh false false
+start_mesh proxymesh-inline false true
+start_mesh proxymesh-kestrel true false
+start_mesh proxymesh-kestrel-inline true true
 
-targets=(direct haproxy proxymesh proxymesh-inline)
+targets=(direct haproxy proxymesh proxymesh-inline proxymesh-kestrel proxymesh-kestrel-inline)
 port_of() {
   case $1 in
     direct) echo "$echo_port" ;;
     haproxy) echo "$haproxy_port" ;;
-    proxymesh|proxymesh-inline) echo "${plain_port[$1]}" ;;
+    proxymesh*) echo "${plain_port[$1]}" ;;
     mongo:*) echo "${mongo_port[${1#mongo:}]}" ;;
     plain:*) echo "${plain_port[${1#plain:}]}" ;;
   esac
@@ -122,6 +127,7 @@ for target in plain:proxymesh mongo:proxymesh; do
   "$work/tcpbench" opmsg "$(port_of "$target")" "$RR_CONNECTIONS" "$WARMUP_SECONDS" >/dev/null
 done
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
   for target in "${targets[@]}"; do
     port=$(port_of "$target")
@@ -149,24 +155,27 @@ done
 for target in plain:proxymesh mongo:proxymesh; do opmsg_rate[$target]=$(median "${opmsg_runs[$target]}"); done
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+# paired_ratio "A1 A2 ..." "B1 B2 ...": the median of Ai/Bi — each round's targets ran back to back under the same load.
+paired_ratio() { python3 -c "import statistics,sys; a=sys.argv[1].split(); b=sys.argv[2].split(); print(f'{statistics.median(float(x)/float(y) for x,y in zip(a,b)):.2f}')" "$1" "$2"; }
 {
   echo "# TCP proxy benchmark"
   echo
-  echo "\`bench/tcp/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+  echo "\`bench/tcp/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $load_start at the start of the rounds, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
   echo "Bulk: one connection, ${BULK_MB} MB each way at once through an echo server. Exchanges: ${RR_CONNECTIONS} connections,"
   echo "${RR_SIZE}-byte request and response, ${RR_SECONDS} s after a ${WARMUP_SECONDS} s warm-up. Targets measured in turn, ${ROUNDS} rounds,"
   echo "median of the rounds. Load tool, echo server and proxies share the machine."
   echo
-  echo "| target | bulk GB/s (each way) | exchanges/s | bulk vs haproxy | exchanges vs haproxy | rounds: bulk GB/s | rounds: exchanges/s |"
-  echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
+  echo "| target | bulk GB/s (each way) | exchanges/s | bulk vs haproxy | exchanges vs haproxy | per-round ratios vs haproxy, median: bulk / exchanges | rounds: bulk GB/s | rounds: exchanges/s |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
   for target in "${targets[@]}"; do
     rounds_bulk=$(python3 -c "import sys; print(' / '.join(f'{float(x):.2f}' for x in sys.argv[1:]))" ${bulk_runs[$target]})
     rounds_rr=$(python3 -c "import sys; print(' / '.join(f'{float(x):.0f}' for x in sys.argv[1:]))" ${rr_runs[$target]})
-    echo "| $target | $(fmt "${bulk_rate[$target]}" 2) | $(fmt "${rr_rate[$target]}" 0) | $(ratio "${bulk_rate[$target]}" "${bulk_rate[haproxy]}") | $(ratio "${rr_rate[$target]}" "${rr_rate[haproxy]}") | $rounds_bulk | $rounds_rr |"
+    paired=$(paired_ratio "${bulk_runs[$target]}" "${bulk_runs[haproxy]}")" / "$(paired_ratio "${rr_runs[$target]}" "${rr_runs[haproxy]}")
+    echo "| $target | $(fmt "${bulk_rate[$target]}" 2) | $(fmt "${rr_rate[$target]}" 0) | $(ratio "${bulk_rate[$target]}" "${bulk_rate[haproxy]}") | $(ratio "${rr_rate[$target]}" "${rr_rate[haproxy]}") | $paired | $rounds_bulk | $rounds_rr |"
   done
   echo
   echo "MongoDB OP_MSG exchanges (\`tcpbench opmsg\`: a 57-byte \`find\` per exchange, echoed back as its reply), ${RR_CONNECTIONS} connections,"
-  echo "through the same ProxyMesh process (default scheduling):"
+  echo "through the same ProxyMesh process (default settings):"
   echo
   echo "| listener | OP_MSG exchanges/s | vs plain TCP | rounds |"
   echo "| --- | ---: | ---: | --- |"
