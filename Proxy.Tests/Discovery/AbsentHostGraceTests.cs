@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using ProxyMesh.Proxy.Tests.Infrastructure;
+
+namespace ProxyMesh.Proxy.Tests.Discovery;
+
+/// <summary>
+/// <c>ProxyMesh:Discovery:AbsentHostGrace</c> end to end: a host discovery stops listing keeps taking traffic while its
+/// active health checks pass, but only until the grace runs out (counted from the last answer that listed it); then it
+/// is removed although it is still healthy.
+/// </summary>
+public sealed class AbsentHostGraceTests
+{
+    private static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
+
+    /// <summary>The refresh interval; a poll waits it plus up to as much jitter.</summary>
+    private static readonly TimeSpan Refresh = TimeSpan.FromMilliseconds(100);
+
+    [Fact]
+    public async Task An_absent_healthy_host_serves_until_the_grace_expires_then_leaves()
+    {
+        await using var stays = await Backend.StartEchoAsync("stays");
+        await using var leaves = await Backend.StartEchoAsync("leaves");
+        await using var discovery = await ScriptedDiscovery.StartAsync();
+        discovery.Answer = service => (200, ScriptedDiscovery.Hosts(service, stays.Address, leaves.Address));
+        var config = new ProxyConfig().DiscoveryCluster("orders", "orders", discovery.Url, Refresh).Route("orders", "orders");
+        config.Root["ProxyMesh"]!["Discovery"]!["AbsentHostGrace"] = Grace.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+        config.Clusters["orders"]!["LoadBalancingPolicy"] = "RoundRobin";
+        config.ClusterPolicies("orders")["HealthCheck"] = new JsonObject
+        {
+            ["Type"] = "Http",
+            ["Path"] = "/health",
+            ["Interval"] = "00:00:00.100",
+            ["NoTrafficInterval"] = "00:00:00.100",
+        };
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.Http1(proxy.Ingress);
+        await Eventually.AssertAsync(async () => (await ReachedAsync(client, 10)).SetEquals(["stays", "leaves"]), "both discovered hosts take traffic");
+
+        var dropped = Stopwatch.StartNew();
+        discovery.Answer = service => (200, ScriptedDiscovery.Hosts(service, stays.Address));
+        var reads = discovery.ReadsOf("orders");
+        await Eventually.AssertAsync(() => Task.FromResult(discovery.ReadsOf("orders") >= reads + 3), "discovery answers without the host, several times");
+        var keptFor = dropped.Elapsed;
+        var reachedWhileAbsent = await ReachedAsync(client, 10);
+        var leftAt = TimeSpan.Zero;
+        await Eventually.AssertAsync(
+            async () =>
+            {
+                leftAt = dropped.Elapsed;
+                return await MetricsScrape.RequiredAsync(proxy, "proxymesh_cluster_membership_hosts", "cluster=\"orders\"") == 1;
+            },
+            "the absent host leaves once the grace has expired",
+            TimeSpan.FromSeconds(30));
+
+        if (keptFor < Grace - (2 * Refresh))
+        {
+            // The usual case: the polls without the host came well inside the grace, and it still served then.
+            Assert.True(reachedWhileAbsent.SetEquals(["stays", "leaves"]), $"{keptFor.TotalMilliseconds:0} ms after it was dropped, only {string.Join(",", reachedWhileAbsent)} took traffic");
+        }
+
+        // Last listed at most one poll (two intervals with jitter) before it was dropped: it cannot leave before that plus the grace.
+        Assert.True(leftAt >= Grace - (2 * Refresh), $"the host left {leftAt.TotalMilliseconds:0} ms after discovery dropped it, inside the {Grace.TotalMilliseconds} ms grace");
+        Assert.Equal(["stays"], await ReachedAsync(client, 10));
+        Assert.Equal(1, await MetricsScrape.RequiredAsync(proxy, "proxymesh_cluster_membership_healthy_hosts", "cluster=\"orders\""));
+    }
+
+    private static async Task<HashSet<string>> ReachedAsync(HttpClient client, int requests)
+    {
+        var reached = new HashSet<string>();
+        for (var i = 0; i < requests; i++)
+        {
+            using var response = await client.GetAsync("/who");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            reached.Add(response.Headers.GetValues("x-backend").Single());
+        }
+
+        return reached;
+    }
+}
