@@ -36,7 +36,10 @@ public sealed class AbsentHostGraceTests
         };
         await using var proxy = await RunningProxy.StartAsync(config);
         using var client = Clients.Http1(proxy.Ingress);
-        await Eventually.AssertAsync(async () => (await ReachedAsync(client, 10)).SetEquals(["stays", "leaves"]), "both discovered hosts take traffic");
+        await Eventually.AssertAsync(
+            async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_membership_healthy_hosts", "cluster=\"orders\"") == 2,
+            "both discovered hosts are known and healthy");
+        Assert.True((await ReachedAsync(client, 10)).SetEquals(["stays", "leaves"]), "both discovered hosts take traffic");
 
         var dropped = Stopwatch.StartNew();
         discovery.Answer = service => (200, ScriptedDiscovery.Hosts(service, stays.Address));
