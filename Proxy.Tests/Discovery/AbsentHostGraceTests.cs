@@ -41,18 +41,28 @@ public sealed class AbsentHostGraceTests
             "both discovered hosts are known and healthy");
         Assert.True((await ReachedAsync(client, 10)).SetEquals(["stays", "leaves"]), "both discovered hosts take traffic");
 
-        var dropped = Stopwatch.StartNew();
+        // The grace counts from the last answer that listed the host: note when discovery gave it, then drop the host.
+        var clock = Stopwatch.StartNew();
+        long lastListedTicks = 0;
+        discovery.Answer = service =>
+        {
+            Interlocked.Exchange(ref lastListedTicks, clock.Elapsed.Ticks);
+            return (200, ScriptedDiscovery.Hosts(service, stays.Address, leaves.Address));
+        };
+        await Eventually.AssertAsync(() => Task.FromResult(Interlocked.Read(ref lastListedTicks) > 0), "discovery lists the host once more");
+        var dropped = clock.Elapsed;
         discovery.Answer = service => (200, ScriptedDiscovery.Hosts(service, stays.Address));
         var reads = discovery.ReadsOf("orders");
         await Eventually.AssertAsync(() => Task.FromResult(discovery.ReadsOf("orders") >= reads + 3), "discovery answers without the host, several times");
-        var keptFor = dropped.Elapsed;
+        var keptFor = clock.Elapsed - dropped;
         var reachedWhileAbsent = await ReachedAsync(client, 10);
-        var leftAt = TimeSpan.Zero;
+        var seenGone = TimeSpan.Zero;
         await Eventually.AssertAsync(
             async () =>
             {
-                leftAt = dropped.Elapsed;
-                return await MetricsScrape.RequiredAsync(proxy, "proxymesh_cluster_membership_hosts", "cluster=\"orders\"") == 1;
+                var gone = await MetricsScrape.RequiredAsync(proxy, "proxymesh_cluster_membership_hosts", "cluster=\"orders\"") == 1;
+                seenGone = clock.Elapsed;
+                return gone;
             },
             "the absent host leaves once the grace has expired",
             TimeSpan.FromSeconds(30));
@@ -63,8 +73,8 @@ public sealed class AbsentHostGraceTests
             Assert.True(reachedWhileAbsent.SetEquals(["stays", "leaves"]), $"{keptFor.TotalMilliseconds:0} ms after it was dropped, only {string.Join(",", reachedWhileAbsent)} took traffic");
         }
 
-        // Last listed at most one poll (two intervals with jitter) before it was dropped: it cannot leave before that plus the grace.
-        Assert.True(leftAt >= Grace - (2 * Refresh), $"the host left {leftAt.TotalMilliseconds:0} ms after discovery dropped it, inside the {Grace.TotalMilliseconds} ms grace");
+        var lastListed = TimeSpan.FromTicks(Interlocked.Read(ref lastListedTicks));
+        Assert.True(seenGone >= lastListed + Grace, $"the host was gone {(seenGone - lastListed).TotalMilliseconds:0} ms after discovery last listed it, inside the {Grace.TotalMilliseconds} ms grace");
         Assert.Equal(["stays"], await ReachedAsync(client, 10));
         Assert.Equal(1, await MetricsScrape.RequiredAsync(proxy, "proxymesh_cluster_membership_healthy_hosts", "cluster=\"orders\""));
     }
