@@ -69,7 +69,10 @@ public sealed class NodeGrpc : IAsyncLifetime
 
     /// <summary>Makes one call with the grpc-js client and returns what it saw (code, details, trailers, replies …).</summary>
     /// <param name="target">The proxy listener to call through.</param>
-    /// <param name="call">method (unary, serverStream, clientStream, bidi), message, count, failWithStatus, delayMs, deadlineMs, messages, keepOpen.</param>
+    /// <param name="call">method (unary, serverStream, clientStream, bidi), message, count, failWithStatus, delayMs, deadlineMs, messages, keepOpen;
+    /// metadata (name → value, base64 for -bin names), compression ("gzip"), messageSize (a message of that many characters) and
+    /// digest (replies reported as length:sha256), keepaliveTimeMs (PINGs at that interval, also without calls), repeat and gapMs (the
+    /// same call again on the same channel, that long apart).</param>
     public async Task<GrpcJsResult> CallAsync(Uri target, object call, TimeSpan? timeout = null)
     {
         using var client = Start("client", $"{target.Host}:{target.Port}", JsonSerializer.Serialize(call));
@@ -209,7 +212,24 @@ public sealed class NodeGrpc : IAsyncLifetime
     }
 }
 
-/// <summary>What the grpc-js client saw of one call.</summary>
-public sealed record GrpcJsResult(int Code, string Details, Dictionary<string, string> Trailers, List<GrpcJsReply> Replies, bool HeadersReceived, double ElapsedMs);
+/// <summary>
+/// What the grpc-js client saw of its (last) call: status, response headers and trailers (<c>-bin</c> values in
+/// base64), replies; the status of every call when it repeated one; keepalive PINGs sent and answered and GOAWAYs
+/// received when it pinged.
+/// </summary>
+public sealed record GrpcJsResult(
+    int Code,
+    string Details,
+    Dictionary<string, string> Trailers,
+    List<GrpcJsReply> Replies,
+    bool HeadersReceived,
+    double ElapsedMs,
+    Dictionary<string, string>? Headers = null,
+    List<GrpcJsStatus>? Calls = null,
+    int PingsSent = 0,
+    int PingsAcked = 0,
+    List<string>? Goaways = null);
+
+public sealed record GrpcJsStatus(int Code, string Details);
 
 public sealed record GrpcJsReply(string Message, double DeadlineSeconds);

@@ -18,6 +18,7 @@ internal static class GrpcProtocol
     public const int MaxStatusCode = 16;
 
     public const int Unknown = 2;
+    public const int ResourceExhausted = 8;
     public const int Internal = 13;
 
     /// <summary><c>application/grpc</c>, optionally followed by <c>+proto</c>, <c>+json</c> … or parameters.</summary>

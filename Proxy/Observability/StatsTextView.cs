@@ -7,7 +7,8 @@ namespace ProxyMesh.Proxy.Observability;
 /// <summary>
 /// Envoy's <c>/stats</c> text view of the same stats that <c>/metrics</c> exposes, for people at a shell:
 /// <c>cluster.orders.upstream_rq_2xx: 12</c>. Series labelled by response code are also summed by code class and
-/// in all, as Envoy keeps <c>upstream_rq_503</c>, <c>upstream_rq_5xx</c> and <c>upstream_rq_total</c>.
+/// in all, as Envoy keeps <c>upstream_rq_503</c>, <c>upstream_rq_5xx</c> and <c>upstream_rq_total</c>; health check,
+/// outlier detection and circuit breaker series take Envoy's grouped names (<see cref="GroupedNames"/>).
 /// </summary>
 internal static class StatsTextView
 {
@@ -48,6 +49,16 @@ internal static class StatsTextView
             if (scope.StartsWith("cluster.", StringComparison.Ordinal) && name.StartsWith("cluster_", StringComparison.Ordinal))
             {
                 name = name["cluster_".Length..];
+            }
+
+            if (scope.StartsWith("cluster.", StringComparison.Ordinal) && GroupedNames(name, labels) is { } grouped)
+            {
+                foreach (var groupedName in grouped)
+                {
+                    Add(stats, scope + groupedName, value);
+                }
+
+                continue;
             }
 
             labels.Remove("response_code", out var code);
@@ -103,6 +114,42 @@ internal static class StatsTextView
             ? name
             : stem;
     }
+
+    /// <summary>
+    /// Envoy's grouped cluster stats (https://www.envoyproxy.io/docs/envoy/latest/configuration/upstream/cluster_manager/cluster_stats):
+    /// <c>health_check.*</c>, <c>outlier_detection.*</c> (per detector, and <c>ejections_enforced_total</c> over all
+    /// detectors) and <c>circuit_breakers.&lt;priority&gt;.*</c>, where the priority is always <c>default</c> (ProxyMesh
+    /// has no routing priorities). The label that Envoy spells into the name (<c>type</c>, <c>resource</c>) is consumed.
+    /// </summary>
+    /// <returns>The names the sample adds to, or null when the series is not one of these groups.</returns>
+    private static string[]? GroupedNames(string name, Dictionary<string, string> labels)
+    {
+        const string HealthCheck = "health_check_";
+        if (name.StartsWith(HealthCheck, StringComparison.Ordinal) && name.EndsWith("_total", StringComparison.Ordinal))
+        {
+            return [$"health_check.{name[HealthCheck.Length..^"_total".Length]}"];
+        }
+
+        return name switch
+        {
+            "outlier_detection_ejections_active" => ["outlier_detection.ejections_active"],
+            "outlier_detection_ejections_overflow_total" => ["outlier_detection.ejections_overflow"],
+            "outlier_detection_ejections_enforced_total" when labels.Remove("type", out var type) =>
+                [$"outlier_detection.ejections_enforced_{type}", "outlier_detection.ejections_enforced_total"],
+            "outlier_detection_ejections_detected_total" when labels.Remove("type", out var type) => [$"outlier_detection.ejections_detected_{type}"],
+            "circuit_breakers_open" when labels.Remove("resource", out var resource) => [$"circuit_breakers.default.{resource}_open"],
+            "circuit_breakers_remaining" when labels.Remove("resource", out var resource) => [$"circuit_breakers.default.remaining_{RemainingName(resource)}"],
+            _ => null,
+        };
+    }
+
+    /// <summary>Envoy's <c>remaining_*</c> gauges name the pending and retry resources differently from the <c>*_open</c> ones.</summary>
+    private static string RemainingName(string resource) => resource switch
+    {
+        "rq_pending" => "pending",
+        "rq_retry" => "retries",
+        _ => resource,
+    };
 
     private static void Add(SortedDictionary<string, double> stats, string name, double value) =>
         stats[name] = stats.GetValueOrDefault(name) + value;

@@ -3,6 +3,9 @@ using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http.Features;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
+using ProxyMesh.Proxy.Grpc;
+using ProxyMesh.Proxy.Observability.AccessLog;
+using ProxyMesh.Proxy.Resilience;
 using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Routing;
@@ -10,7 +13,10 @@ namespace ProxyMesh.Proxy.Routing;
 /// <summary>
 /// Route metadata <c>ProxyMesh.MaxRequestBodySize</c> (bytes): the largest request body the route accepts, in place
 /// of Kestrel's server-wide limit (30,000,000 bytes). A declared <c>Content-Length</c> over it is refused at once with
-/// 413, before any upstream is chosen; a chunked body is cut off with 413 when it grows past it.
+/// 413, before any upstream is chosen; a chunked body is cut off with 413 when it grows past it. gRPC requests are
+/// counted here, because YARP lifts Kestrel's limit for them (a gRPC stream may be long-lived): a gRPC body that
+/// grows past the limit is cut off and, unless the response has started, answered trailers-only with
+/// RESOURCE_EXHAUSTED, as gRPC servers answer a message over their limit.
 /// </summary>
 internal sealed class RouteBodyLimitMiddleware
 {
@@ -26,7 +32,7 @@ internal sealed class RouteBodyLimitMiddleware
     {
         _next = next;
         _tooLarge = Metrics.WithCustomRegistry(registry)
-            .CreateCounter("proxymesh_downstream_rq_too_large_total", "Requests refused with 413 because their declared body exceeded the route's ProxyMesh.MaxRequestBodySize.", "route");
+            .CreateCounter("proxymesh_downstream_rq_too_large_total", "Requests refused because their declared body (or a gRPC body as it streamed) exceeded the route's ProxyMesh.MaxRequestBodySize.", "route");
     }
 
     public Task InvokeAsync(HttpContext context)
@@ -44,12 +50,35 @@ internal sealed class RouteBodyLimitMiddleware
             return Task.CompletedTask;
         }
 
+        if (GrpcProtocol.IsGrpcContentType(context.Request.ContentType))
+        {
+            return LimitGrpcAsync(context, route.RouteId, limit);
+        }
+
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
         {
             bodySize.MaxRequestBodySize = limit;
         }
 
         return _next(context);
+    }
+
+    private async Task LimitGrpcAsync(HttpContext context, string routeId, long limit)
+    {
+        var body = new LimitedRequestBody(context.Request.Body, limit);
+        context.Request.Body = body;
+        await _next(context);
+        if (!body.Exceeded)
+        {
+            return;
+        }
+
+        _tooLarge.WithLabels(routeId).Inc();
+        if (!context.Response.HasStarted)
+        {
+            await new LocalReply(StatusCodes.Status413PayloadTooLarge, GrpcProtocol.ResourceExhausted, $"request body larger than the route's limit of {limit} bytes", ResponseFlagFeature.NoFlag)
+                .WriteAsync(context);
+        }
     }
 
     private static long? LimitOf(RouteConfig route) =>

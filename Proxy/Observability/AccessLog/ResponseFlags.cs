@@ -46,5 +46,8 @@ internal sealed class ResponseFlagFeature(string flag)
     /// <summary><c>DPE</c>: the downstream request was malformed (e.g. its <c>grpc-timeout</c>).</summary>
     public static readonly ResponseFlagFeature DownstreamProtocolError = new("DPE");
 
+    /// <summary><c>-</c>: a local reply for which Envoy sets no flag (e.g. a body over the route's limit).</summary>
+    public static readonly ResponseFlagFeature NoFlag = new(ResponseFlags.None);
+
     public string Flag { get; } = flag;
 }
