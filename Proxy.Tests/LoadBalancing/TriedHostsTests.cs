@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using ProxyMesh.Proxy.LoadBalancing;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
+using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.LoadBalancing;
 
@@ -147,7 +148,7 @@ public sealed class TriedHostsTests
                 policy.PickDestination(context, cluster, destinations);
             }
 
-            Assert.True(GC.GetAllocatedBytesForCurrentThread() == before, $"{name} allocated {GC.GetAllocatedBytesForCurrentThread() - before} bytes over 10,000 picks");
+            AllocationAssert.NothingPerIteration(GC.GetAllocatedBytesForCurrentThread() - before, 10_000, name);
         }
     }
 }

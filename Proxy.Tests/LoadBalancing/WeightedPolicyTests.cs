@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using ProxyMesh.Proxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
+using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.LoadBalancing;
 
@@ -185,7 +186,7 @@ public sealed class WeightedPolicyTests
                 policy.PickDestination(context, cluster, destinations);
             }
 
-            Assert.True(GC.GetAllocatedBytesForCurrentThread() == before, $"{policy.Name} allocated {GC.GetAllocatedBytesForCurrentThread() - before} bytes over 10,000 picks");
+            AllocationAssert.NothingPerIteration(GC.GetAllocatedBytesForCurrentThread() - before, 10_000, policy.Name);
         }
     }
 }
