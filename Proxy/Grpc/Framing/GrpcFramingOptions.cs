@@ -6,8 +6,10 @@ public sealed class GrpcFramingOptions
     public const string SectionName = "ProxyMesh:Grpc";
 
     /// <summary>
-    /// Largest message, in bytes, a call may carry where the proxy parses gRPC frames; gRPC's own default receive limit
-    /// (4 MiB). Plain gRPC routes pass frames through unparsed, as Envoy does, and leave the limit to the upstream.
+    /// Largest message, in bytes, a call may carry where the proxy parses gRPC frames: 64 MiB, the transcoder's bound,
+    /// so that upstreams that raised gRPC's own 4 MiB receive limit keep working through the bridges; set 4194304 to
+    /// refuse at the proxy what a default gRPC server would refuse. Plain gRPC routes pass frames through unparsed, as
+    /// Envoy does, and leave the limit to the upstream.
     /// </summary>
-    public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
+    public int MaxMessageBytes { get; set; } = 64 * 1024 * 1024;
 }
