@@ -73,14 +73,14 @@ internal sealed class Http1BridgeMiddleware(RequestDelegate next, GrpcFraming fr
         try
         {
             await next(context);
-            if (frames?.Failure is { } failure)
-            {
-                response.Fail(framing.ReportRequest(cluster, failure.Problem, failure.Message), failure.Message);
-            }
-            else if (response.Overflowed)
+            if (response.Overflowed)
             {
                 var message = $"upstream message larger than the limit of {framing.MaxMessageBytes} bytes";
                 response.Fail(framing.ReportResponse(cluster, GrpcFramingProblem.TooLarge, message), message);
+            }
+            else if (frames?.Failure is { } failure)
+            {
+                response.Fail(framing.ReportRequest(cluster, failure.Problem, failure.Message), failure.Message);
             }
 
             if (!context.RequestAborted.IsCancellationRequested)

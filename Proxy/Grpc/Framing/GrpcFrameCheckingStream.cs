@@ -32,7 +32,7 @@ internal sealed class GrpcFrameCheckingStream(Stream inner, int maxMessageBytes,
     {
         ThrowIfFailed();
         var read = await inner.ReadAsync(buffer, cancellationToken);
-        Check(buffer.Span[..read]);
+        Check(buffer.Span[..read], endOfBody: read == 0 && !buffer.IsEmpty);
         return read;
     }
 
@@ -43,20 +43,16 @@ internal sealed class GrpcFrameCheckingStream(Stream inner, int maxMessageBytes,
     {
         ThrowIfFailed();
         var read = inner.Read(buffer, offset, count);
-        Check(buffer.AsSpan(offset, read));
+        Check(buffer.AsSpan(offset, read), endOfBody: read == 0 && count > 0);
         return read;
     }
 
-    private void Check(ReadOnlySpan<byte> data)
+    /// <param name="endOfBody">The body has ended (a zero-byte read, which YARP makes to wait for data, is not an end).</param>
+    private void Check(ReadOnlySpan<byte> data, bool endOfBody)
     {
-        if (data.IsEmpty)
+        if (endOfBody && (_headerBytesSeen > 0 || _payloadRemaining > 0))
         {
-            if (_headerBytesSeen > 0 || _payloadRemaining > 0)
-            {
-                Fail(GrpcFramingProblem.Truncated, "the request body ended inside a gRPC message");
-            }
-
-            return;
+            Fail(GrpcFramingProblem.Truncated, "the request body ended inside a gRPC message");
         }
 
         while (!data.IsEmpty)
