@@ -132,8 +132,10 @@ public sealed class Http2StreamLimitTests
         Assert.All(answers, answer => Assert.Equal("ok", answer));
         Assert.Equal(4, Volatile.Read(ref arrived));
         Assert.Equal(expectedConcurrency, Volatile.Read(ref highest));
+        // Before the upstream's SETTINGS arrive the client may try a stream it then has refused and retries elsewhere, so
+        // "more connections" is at least one per concurrent call, not exactly one.
         var connections = await MetricsScrape.ValueAsync(proxy, "proxymesh_upstream_cx_total", "cluster=\"app\"");
-        Assert.Equal(multipleConnections ? 4 : 1, connections);
+        Assert.True(multipleConnections ? connections >= 4 : connections == 1, $"{connections} upstream connections");
         clients.ForEach(client => client.Dispose());
     }
 
