@@ -5,6 +5,7 @@ using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Cors;
 using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Grpc.Bridge;
+using ProxyMesh.Proxy.Grpc.Framing;
 using ProxyMesh.Proxy.Grpc.Stats;
 using ProxyMesh.Proxy.Grpc.Web;
 using ProxyMesh.Proxy.Grpc.Transcoding;
@@ -63,6 +64,7 @@ public static class ProxyMeshApplication
         builder.Services.AddProxyMeshGrpcTranscoding(configuration);
         builder.Services.AddProxyMeshAdmin();
         builder.Services.AddProxyMeshCors(configuration);
+        builder.Services.AddProxyMeshGrpcFraming(configuration);
         builder.Services.AddProxyMeshGrpcWeb();
         builder.Services.AddProxyMeshGrpcHttp1Bridge();
         builder.Services.AddProxyMeshGrpcStats(configuration);

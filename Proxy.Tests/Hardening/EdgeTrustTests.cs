@@ -61,7 +61,7 @@ public sealed class EdgeTrustTests : IAsyncLifetime
         Assert.NotEqual("11111111-2222-3333-4444-555555555555", upstream["x-request-id"]);
         Assert.True(Guid.TryParse(upstream["x-request-id"], out _));
         Assert.Equal(upstream["x-request-id"], returned);
-        Assert.Equal("127.0.0.1", upstream["x-forwarded-for"]);
+        Assert.Equal("203.0.113.7, 127.0.0.1", upstream["x-forwarded-for"]);
         Assert.Equal("http", upstream["x-forwarded-proto"]);
         Assert.Equal(_proxy.Ingress.Authority, upstream["x-forwarded-host"]);
         Assert.DoesNotContain(upstream.Keys, key => key.StartsWith("x-envoy-", StringComparison.Ordinal));
@@ -76,6 +76,33 @@ public sealed class EdgeTrustTests : IAsyncLifetime
         Assert.Equal("11111111-2222-3333-4444-555555555555", returned);
         Assert.Equal("true", upstream["x-envoy-force-trace"]);
         Assert.Equal("steal", upstream["x-envoy-decorator-operation"]);
+        Assert.Equal("203.0.113.7", upstream["x-forwarded-for"]);
+    }
+
+    /// <summary>
+    /// Envoy's x-forwarded-for rules, seen by curl: an edge listener (use_remote_address: true, xff_num_trusted_hops: 0)
+    /// appends the address it saw to what the caller sent; a trusted one (use_remote_address: false) leaves the header
+    /// as the local application sent it, and adds none when it sent none.
+    /// </summary>
+    [Theory]
+    [InlineData(false, "198.51.100.1, 198.51.100.2", "198.51.100.1, 198.51.100.2, 127.0.0.1")]
+    [InlineData(false, null, "127.0.0.1")]
+    [InlineData(true, "198.51.100.1", "198.51.100.1")]
+    [InlineData(true, null, null)]
+    public async Task X_forwarded_for_is_appended_at_the_edge_and_left_alone_on_a_trusted_listener(bool trusted, string? sent, string? expected)
+    {
+        var listener = trusted ? _proxy.Egress : _proxy.Ingress;
+        List<string> arguments = [new Uri(listener, "/").ToString()];
+        if (sent is not null)
+        {
+            arguments.AddRange(["-H", $"X-Forwarded-For: {sent}"]);
+        }
+
+        var (exitCode, output) = await Curl.RunAsync([.. arguments]);
+
+        Assert.True(exitCode == 0, output);
+        var upstream = JsonSerializer.Deserialize<Dictionary<string, string>>(output)!;
+        Assert.Equal(expected, upstream.GetValueOrDefault("x-forwarded-for"));
     }
 
     [Theory]

@@ -63,6 +63,11 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
             problems.Add($"{prefix}:Limits: MinRequestBodyBytesPerSecond must not be negative and MinRequestBodyGracePeriod must be at least 1 s (Kestrel's heartbeat)");
         }
 
+        if (limits.MaxConcurrentStreams < 1)
+        {
+            problems.Add($"{prefix}:Limits:MaxConcurrentStreams: must be at least 1");
+        }
+
         var ports = new Dictionary<int, string>();
         foreach (var (name, listener) in options.Listeners)
         {

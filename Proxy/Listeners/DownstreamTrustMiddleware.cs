@@ -10,16 +10,21 @@ namespace ProxyMesh.Proxy.Listeners;
 /// steer routing, retries, timeouts, tracing or claim <c>x-envoy-internal</c>);</item>
 /// <item><c>x-request-id</c> is removed, so a new one is generated (Envoy's <c>preserve_external_request_id:
 /// false</c>): an outside caller neither picks the ring-hash host nor the access log sampling;</item>
-/// <item><c>x-forwarded-*</c> and <c>forwarded</c> are removed and <c>x-forwarded-for</c> is the connection's
-/// remote address, so nothing downstream reads a client address or scheme the caller made up.</item>
+/// <item><c>forwarded</c> and the <c>x-forwarded-*</c> headers other than <c>x-forwarded-for</c> are removed (YARP sets
+/// <c>x-forwarded-proto</c>, <c>-host</c> and <c>-prefix</c> from the connection);</item>
+/// <item>the connection's remote address is appended to <c>x-forwarded-for</c>, as Envoy does with
+/// <c>use_remote_address: true</c> and <c>xff_num_trusted_hops: 0</c> (its docs, <i>x-forwarded-for</i>): the caller's
+/// entries are kept, but the last one, the only one an upstream may trust, is the address the proxy saw.</item>
 /// </list>
-/// Trusted listeners pass these headers as sent. Costs nothing on trusted listeners, and a scan of the header names
+/// Trusted listeners pass these headers as sent: <c>x-forwarded-for</c> untouched, as Envoy leaves it with
+/// <c>use_remote_address: false</c> (see <see cref="ForwardedForTransformProvider"/>). Costs nothing on trusted listeners, and a scan of the header names
 /// (no allocation unless there is something to remove) on untrusted ones.
 /// </summary>
 internal sealed class DownstreamTrustMiddleware(RequestDelegate next)
 {
     private const string EnvoyPrefix = "x-envoy-";
     private const string ForwardedPrefix = "x-forwarded-";
+    private const string ForwardedFor = "x-forwarded-for";
 
     public Task InvokeAsync(HttpContext context)
     {
@@ -37,7 +42,8 @@ internal sealed class DownstreamTrustMiddleware(RequestDelegate next)
         List<string>? remove = null;
         foreach (var (name, _) in headers)
         {
-            if (name.StartsWith(EnvoyPrefix, StringComparison.OrdinalIgnoreCase) || name.StartsWith(ForwardedPrefix, StringComparison.OrdinalIgnoreCase))
+            if (name.StartsWith(EnvoyPrefix, StringComparison.OrdinalIgnoreCase)
+                || (name.StartsWith(ForwardedPrefix, StringComparison.OrdinalIgnoreCase) && !name.Equals(ForwardedFor, StringComparison.OrdinalIgnoreCase)))
             {
                 (remove ??= []).Add(name);
             }
@@ -55,7 +61,9 @@ internal sealed class DownstreamTrustMiddleware(RequestDelegate next)
         headers.Remove("x-request-id");
         if (context.Connection.RemoteIpAddress is { } remote)
         {
-            headers["x-forwarded-for"] = new StringValues((remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote).ToString());
+            var address = (remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote).ToString();
+            var sent = headers[ForwardedFor];
+            headers[ForwardedFor] = sent.Count == 0 ? new StringValues(address) : new StringValues($"{string.Join(", ", sent.ToArray())}, {address}");
         }
     }
 }

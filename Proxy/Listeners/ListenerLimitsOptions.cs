@@ -13,4 +13,11 @@ public sealed class ListenerLimitsOptions
     public double MinRequestBodyBytesPerSecond { get; set; } = 240;
 
     public TimeSpan MinRequestBodyGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Envoy's <c>http2_protocol_options.max_concurrent_streams</c>: open streams one HTTP/2 client connection may have
+    /// (advertised in SETTINGS; a stream beyond it is reset with <c>REFUSED_STREAM</c>, which a client may retry).
+    /// Kestrel's default, 100, is also the value Envoy's edge guidance recommends (Envoy's own default is unbounded).
+    /// </summary>
+    public int MaxConcurrentStreams { get; set; } = 100;
 }

@@ -1,3 +1,4 @@
+using Yarp.ReverseProxy.Transforms.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -12,6 +13,7 @@ public static class ListenersServiceCollectionExtensions
         services.AddSingleton<BoundListeners>();
         services.AddSingleton<IConfigureOptions<KestrelServerOptions>, KestrelListenerSetup>();
         services.AddSingleton<MatcherPolicy, ListenerBindingMatcherPolicy>();
+        services.AddSingleton<ITransformProvider, ForwardedForTransformProvider>();
         return services;
     }
 

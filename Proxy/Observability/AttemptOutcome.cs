@@ -59,6 +59,12 @@ public enum AttemptOutcome : byte
 
     /// <summary>The proxy could not build the upstream request (flag <c>UR</c>); not the host's doing.</summary>
     ProxyError,
+
+    /// <summary>
+    /// The upstream's response headers broke the protocol (e.g. CR, LF or NUL in a value): refused with 502 before
+    /// anything reached the client (flag <c>UPE</c>, Envoy's upstream protocol error).
+    /// </summary>
+    ProtocolError,
 }
 
 /// <summary>Envoy's access-log response flag of each <see cref="AttemptOutcome"/>, in one table.</summary>
@@ -66,7 +72,7 @@ public static class AttemptOutcomes
 {
     private static readonly string[] Flags =
     [
-        "-", "-", "-", "-", "UF", "UF", "UR", "UR", "UC", "UT", "UT", "UT", "SI", "UO", "UH", "DC", "UR",
+        "-", "-", "-", "-", "UF", "UF", "UR", "UR", "UC", "UT", "UT", "UT", "SI", "UO", "UH", "DC", "UR", "UPE",
     ];
 
     /// <summary>Envoy's access-log response flag of the outcome, <c>-</c> for an ordinary upstream response.</summary>

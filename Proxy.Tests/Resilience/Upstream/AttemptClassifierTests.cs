@@ -71,6 +71,7 @@ public sealed class AttemptClassifierTests
     [InlineData(AttemptOutcome.NoHealthyUpstream, UpstreamOutcome.Ignored, "UH")]
     [InlineData(AttemptOutcome.ClientCancelled, UpstreamOutcome.Ignored, "DC")]
     [InlineData(AttemptOutcome.ProxyError, UpstreamOutcome.Ignored, "UR")]
+    [InlineData(AttemptOutcome.ProtocolError, UpstreamOutcome.GatewayFailure, "UPE")]
     public void Outlier_detection_and_the_access_log_read_the_outcome(AttemptOutcome outcome, UpstreamOutcome signal, string flag)
     {
         Assert.Equal(signal, OutlierSignal.Of(outcome));

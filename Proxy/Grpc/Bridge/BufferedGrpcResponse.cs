@@ -5,12 +5,13 @@ namespace ProxyMesh.Proxy.Grpc.Bridge;
 
 /// <summary>
 /// Holds back a unary gRPC response until its trailers have arrived, so that its status can become the HTTP status
-/// and response headers of an HTTP/1.1 answer: the body YARP writes and the trailers it copies are both kept here.
+/// and response headers of an HTTP/1.1 answer: the body YARP writes and the trailers it copies are both kept here, the
+/// body up to one message of <paramref name="maxMessageBytes"/> (a unary answer is one message).
 /// </summary>
-internal sealed class BufferedGrpcResponse(HttpContext context, IHttpResponseBodyFeature inner, bool unframe)
+internal sealed class BufferedGrpcResponse(HttpContext context, IHttpResponseBodyFeature inner, bool unframe, int maxMessageBytes)
     : IHttpResponseBodyFeature, IHttpResponseTrailersFeature, IDisposable
 {
-    private readonly MemoryStream _body = new();
+    private readonly BoundedBuffer _body = new(maxMessageBytes + GrpcProtocol.FrameHeaderLength);
     private PipeWriter? _writer;
     private bool _completed;
 
@@ -19,6 +20,21 @@ internal sealed class BufferedGrpcResponse(HttpContext context, IHttpResponseBod
     public PipeWriter Writer => _writer ??= PipeWriter.Create(_body, new StreamPipeWriterOptions(leaveOpen: true));
 
     public IHeaderDictionary Trailers { get; set; } = new HeaderDictionary();
+
+    /// <summary>The upstream's answer outgrew the buffer; YARP saw a failed write and answered 502 on its own.</summary>
+    public bool Overflowed => _body.Overflowed;
+
+    /// <summary>Answers with a gRPC error of the proxy's own (HTTP 503, as for every non-zero status) in place of anything buffered.</summary>
+    public void Fail(int grpcStatus, string message)
+    {
+        var response = context.Response;
+        response.Clear();
+        _body.SetLength(0);
+        Trailers.Clear();
+        response.ContentType = GrpcProtocol.ContentType;
+        response.Headers[GrpcProtocol.StatusHeader] = grpcStatus.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        response.Headers[GrpcProtocol.MessageHeader] = Uri.EscapeDataString(message);
+    }
 
     /// <summary>
     /// As Envoy's grpc_http1_bridge: <c>grpc-status</c> and <c>grpc-message</c> (from the trailers, or from the headers of a
@@ -78,6 +94,39 @@ internal sealed class BufferedGrpcResponse(HttpContext context, IHttpResponseBod
     }
 
     public void Dispose() => _body.Dispose();
+
+    /// <summary>A memory stream that refuses to grow past its capacity, so a huge answer costs the call, not the heap.</summary>
+    private sealed class BoundedBuffer(int capacity) : MemoryStream
+    {
+        public bool Overflowed { get; private set; }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            EnsureRoom(count);
+            base.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            EnsureRoom(buffer.Length);
+            base.Write(buffer);
+        }
+
+        public override void WriteByte(byte value)
+        {
+            EnsureRoom(1);
+            base.WriteByte(value);
+        }
+
+        private void EnsureRoom(int count)
+        {
+            if (Length + count > capacity)
+            {
+                Overflowed = true;
+                throw new IOException($"The upstream's gRPC answer is larger than {capacity} bytes.");
+            }
+        }
+    }
 
     public void DisableBuffering()
     {

@@ -1,13 +1,16 @@
 using Microsoft.AspNetCore.Http.Features;
+using ProxyMesh.Proxy.Grpc.Framing;
 
 namespace ProxyMesh.Proxy.Grpc.Web;
 
 /// <summary>
 /// Envoy's grpc_web filter for routes with <c>ProxyMesh.GrpcWeb: true</c>: a gRPC-Web call (binary or base64 text,
 /// over HTTP/1.1 or HTTP/2) goes to the upstream as plain gRPC, and the answer comes back as gRPC-Web with its trailers
-/// framed in the body. Requests of other types, and routes without the switch, pass untouched.
+/// framed in the body. Requests of other types, and routes without the switch, pass untouched. The request's gRPC
+/// frames are checked on the way (<see cref="GrpcFraming"/>): a message over the limit, a compressed flag without
+/// <c>grpc-encoding</c> or a body that ends inside a message is refused with a gRPC status, never sent on.
 /// </summary>
-internal sealed partial class GrpcWebMiddleware(RequestDelegate next, GrpcWebStats stats, ILogger<GrpcWebMiddleware> logger)
+internal sealed partial class GrpcWebMiddleware(RequestDelegate next, GrpcWebStats stats, GrpcFraming framing, ILogger<GrpcWebMiddleware> logger)
 {
     public const string RouteSwitch = "ProxyMesh.GrpcWeb";
 
@@ -36,6 +39,9 @@ internal sealed partial class GrpcWebMiddleware(RequestDelegate next, GrpcWebSta
             request.Body = decoder = new Base64RequestStream(originalBody);
         }
 
+        var frames = framing.Check(request, request.Body);
+        request.Body = frames;
+
         var bodyFeature = context.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
         var trailersFeature = context.Features.Get<IHttpResponseTrailersFeature>();
         var response = new GrpcWebResponse(context, bodyFeature, isText);
@@ -48,6 +54,10 @@ internal sealed partial class GrpcWebMiddleware(RequestDelegate next, GrpcWebSta
             if (decoder is { IsMalformed: true } && !context.Response.HasStarted)
             {
                 RejectMalformed(route.Config.ClusterId ?? "", response);
+            }
+            else if (frames.Failure is { } failure && !context.Response.HasStarted)
+            {
+                response.Fail(framing.ReportRequest(route.Config.ClusterId ?? "", failure.Problem, failure.Message), failure.Message);
             }
 
             if (!context.RequestAborted.IsCancellationRequested)

@@ -16,7 +16,7 @@ internal static class OutlierSignal
         AttemptOutcome.UpstreamError => UpstreamOutcome.Error5xx,
         AttemptOutcome.UpstreamGatewayError or AttemptOutcome.ConnectFailure or AttemptOutcome.ConnectTimeout
             or AttemptOutcome.RefusedStream or AttemptOutcome.Reset or AttemptOutcome.ResetAfterHeaders
-            or AttemptOutcome.PerTryTimeout or AttemptOutcome.Timeout => UpstreamOutcome.GatewayFailure,
+            or AttemptOutcome.PerTryTimeout or AttemptOutcome.Timeout or AttemptOutcome.ProtocolError => UpstreamOutcome.GatewayFailure,
         _ => UpstreamOutcome.Ignored,
     };
 }

@@ -64,7 +64,8 @@ internal static class AttemptClassifier
         {
             case ForwarderError.Request:
             case ForwarderError.ResponseHeaders:
-                return IsConnectTimeout(facts.Exception) ? AttemptOutcome.ConnectTimeout
+                return UpstreamProtocolException.IsIn(facts.Exception) ? AttemptOutcome.ProtocolError
+                    : IsConnectTimeout(facts.Exception) ? AttemptOutcome.ConnectTimeout
                     : IsConnectFailure(facts.Exception) ? AttemptOutcome.ConnectFailure
                     : IsRefusedStream(facts.Exception) ? AttemptOutcome.RefusedStream
                     : AttemptOutcome.Reset;

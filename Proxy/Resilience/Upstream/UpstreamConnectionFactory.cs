@@ -18,9 +18,17 @@ internal sealed class UpstreamConnectionFactory(
     ClusterPolicies policies,
     TimeProvider time,
     UpstreamTls tls,
-    ILogger<ForwarderHttpClientFactory> logger)
+    ILogger<ForwarderHttpClientFactory> logger,
+    ILogger<UpstreamResponseHeaderGuard> guardLogger)
     : ForwarderHttpClientFactory(logger)
 {
+    private readonly ThrottledLog _protocolErrorLog = new(time);
+
+    /// <summary>Every upstream response passes <see cref="UpstreamResponseHeaderGuard"/> before YARP copies its headers.</summary>
+    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
+        new UpstreamResponseHeaderGuard(
+            base.WrapHandler(context, handler), context.ClusterId, stats.For(context.ClusterId), _protocolErrorLog, guardLogger);
+
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
