@@ -27,6 +27,8 @@ internal sealed class UpstreamRouterMiddleware(
     /// <summary>Longer deadlines are no deadline: a timer cannot be set that far.</summary>
     private static readonly TimeSpan LongestDeadline = TimeSpan.FromDays(20);
 
+    private readonly RouteDeadline.Pool _deadlines = new(time);
+
     public async Task InvokeAsync(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
@@ -73,8 +75,8 @@ internal sealed class UpstreamRouterMiddleware(
         }
 
         var client = context.Features.Get<IHttpRequestLifetimeFeature>()!;
-        using var route = deadline is { } limit ? new RouteDeadline(limit, time) : null;
-        using var clientGone = route is null ? default : client.RequestAborted.Register(RouteDeadline.CancelForClient, route);
+        using var routeDeadline = deadline is { } limit ? _deadlines.Start(limit, client.RequestAborted) : default;
+        var route = routeDeadline.Deadline;
         var body = WrapBody(context, maxRetries, retry.MaxReplayBytes);
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, cluster.CircuitBreakers, cluster.RetryStats)
         {
