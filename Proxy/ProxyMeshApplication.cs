@@ -36,7 +36,7 @@ public static class ProxyMeshApplication
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         // Enabled at any level, this logger makes ASP.NET Core start an Activity per request and HttpClient one per
         // upstream call (about 1 KB each, even with tracing off); it logs nothing above Information. Request ids reach
-        // log lines through ProxyMesh's own scope instead (RequestIdMiddleware).
+        // log lines through ProxyMesh's own scope instead (ObservabilityMiddleware).
         ["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics"] = "None",
         ["Logging:LogLevel:Yarp"] = "Warning",
         ["Logging:Console:FormatterOptions:IncludeScopes"] = "true",

@@ -26,6 +26,7 @@ public static class ObservabilityServiceCollectionExtensions
         services.AddSingleton<UpstreamHostStats>();
         services.AddOptions<AccessLogOptions>().Bind(validatedConfiguration.GetSection(AccessLogOptions.SectionName));
         services.AddSingleton<AccessLogQueue>();
+        services.AddSingleton<AccessLogRecorder>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IAccessLogSink>(provider => provider.GetRequiredService<IOptions<AccessLogOptions>>().Value.Path is { Length: > 0 } path
             ? new FileSink(path, provider.GetRequiredService<TimeProvider>())
@@ -62,13 +63,7 @@ public static class ObservabilityServiceCollectionExtensions
     /// <summary>Request ids, downstream request stats and the access log, for every request.</summary>
     public static IApplicationBuilder UseProxyMeshObservability(this IApplicationBuilder app)
     {
-        app.UseMiddleware<RequestIdMiddleware>();
-        app.UseMiddleware<DownstreamStatsMiddleware>();
-        if (app.ApplicationServices.GetRequiredService<IOptions<AccessLogOptions>>().Value.Enabled)
-        {
-            app.UseMiddleware<AccessLogMiddleware>();
-        }
-
+        app.UseMiddleware<ObservabilityMiddleware>();
         return app;
     }
 

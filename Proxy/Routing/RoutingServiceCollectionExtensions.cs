@@ -6,6 +6,7 @@ using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
+using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Configuration;
 
@@ -41,7 +42,7 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseSessionAffinity();
                 proxy.UseHealthyPanic();
                 proxy.UseLoadBalancing();
-                proxy.UsePassiveHealthChecks();
+                proxy.UsePassiveHealth();
             })
             .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(ListenerBinding.ForRouteMetadata(route.Metadata)))
             .ConfigureEndpoints(GrpcTranscodingServiceCollectionExtensions.AddGrpcTranscodingMetadata);

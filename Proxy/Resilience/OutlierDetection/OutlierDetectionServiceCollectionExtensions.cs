@@ -19,4 +19,14 @@ public static class OutlierDetectionServiceCollectionExtensions
         services.AddSingleton<IProxyConfigFilter, OutlierDetectionConfigFilter>();
         return services;
     }
+
+    /// <summary>
+    /// The proxy pipeline's last step before forwarding: YARP's passive health checks for the clusters that configure
+    /// them, nothing for those on outlier detection alone (<see cref="PassiveHealthStep"/>).
+    /// </summary>
+    public static IReverseProxyApplicationBuilder UsePassiveHealth(this IReverseProxyApplicationBuilder proxy)
+    {
+        proxy.UseMiddleware<PassiveHealthStep>();
+        return proxy;
+    }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
+using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Observability;
 using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using Yarp.ReverseProxy.Model;
@@ -11,7 +12,8 @@ namespace ProxyMesh.Proxy.Resilience.Retries;
 /// It records the attempt — its host, timings, upstream status and its one <see cref="AttemptOutcome"/> — and is the
 /// request lifetime YARP sees: aborted when the client goes away, as usual, or when the route, gRPC or per-try
 /// deadline expires, which cuts the attempt short without touching the client connection. At response headers it takes
-/// the retry decision (<see cref="TryHoldForRetry"/>): only a response a retry will surely replace is held back.
+/// the retry decision (<see cref="TryHoldForRetry"/>): only a response a retry will surely replace is held back. It also
+/// carries what the router's attempts share (one object per request rather than two).
 /// </summary>
 internal sealed class UpstreamAttempt(
     IHttpRequestLifetimeFeature client,
@@ -35,6 +37,25 @@ internal sealed class UpstreamAttempt(
 
     /// <summary>When the gRPC deadline expires, by the router's clock; null without one.</summary>
     public long? GrpcDeadline { get; init; }
+
+    public required HttpContext Context { get; init; }
+
+    public required ClusterContext Cluster { get; init; }
+
+    public required IReverseProxyFeature Proxy { get; init; }
+
+    /// <summary>The hosts YARP found available before the first attempt; a retry narrows them to those not tried.</summary>
+    public required IReadOnlyList<DestinationState> Healthy { get; init; }
+
+    /// <summary>The route (or gRPC) deadline, also cancelled when the client goes away; null without one.</summary>
+    public required RouteDeadline? Route { get; init; }
+
+    public required TimeSpan? PerTryTimeout { get; init; }
+
+    public required UpstreamStats.RouteSeries Stats { get; init; }
+
+    /// <summary>Whether the retry pipeline has passed over the first attempt, made before it was entered.</summary>
+    public bool FirstAttemptReplayed { get; set; }
 
     public int Attempts { get; private set; }
 

@@ -27,6 +27,8 @@ internal sealed class UpstreamRouterMiddleware(
     /// <summary>Longer deadlines are no deadline: a timer cannot be set that far.</summary>
     private static readonly TimeSpan LongestDeadline = TimeSpan.FromDays(20);
 
+    private readonly RouteDeadline.Pool _deadlines = new(time);
+
     public async Task InvokeAsync(HttpContext context)
     {
         var proxy = context.GetReverseProxyFeature();
@@ -73,26 +75,46 @@ internal sealed class UpstreamRouterMiddleware(
         }
 
         var client = context.Features.Get<IHttpRequestLifetimeFeature>()!;
-        using var route = deadline is { } limit ? new RouteDeadline(limit, time) : null;
-        using var clientGone = route is null ? default : client.RequestAborted.Register(RouteDeadline.CancelForClient, route);
+        using var routeDeadline = deadline is { } limit ? _deadlines.Start(limit, client.RequestAborted) : default;
+        var route = routeDeadline.Deadline;
         var body = WrapBody(context, maxRetries, retry.MaxReplayBytes);
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, cluster.CircuitBreakers, cluster.RetryStats)
         {
             IsGrpc = isGrpc,
             GrpcDeadline = isGrpc && deadline is { } grpcDeadline ? time.GetTimestamp() + (long)(grpcDeadline.TotalSeconds * time.TimestampFrequency) : null,
+            Context = context,
+            Cluster = cluster,
+            Proxy = proxy,
+            Healthy = proxy.AvailableDestinations,
+            Route = route,
+            PerTryTimeout = perTryTimeout,
+            Stats = cluster.UpstreamStats.Route(proxy.Route.Config),
         };
         context.Features.Set<IHttpRequestLifetimeFeature>(attempt);
         context.Features.Set(attempt);
         context.Features.Set<IUpstreamAttemptFeature>(attempt);
-        var run = new Run(context, cluster, proxy, attempt, proxy.AvailableDestinations, route, perTryTimeout, cluster.UpstreamStats.Route(proxy.Route.Config));
         try
         {
-            // The first attempt runs outside Polly: most requests need no retry, and the pipeline costs per execution.
-            if (await AttemptAsync(run) && maxRetries > 0)
+            // The first attempt runs outside Polly, and in this frame: most requests need no retry, and both the
+            // pipeline and an async frame of the attempt's own cost per request.
+            bool retryFollows;
+            using (var timers = AttemptTimers.Start(attempt, time))
+            {
+                await next(context);
+                var end = EndAttempt(attempt, timers);
+                if (end == AttemptEnd.TimeoutReply)
+                {
+                    await LocalReply.UpstreamTimeout.WriteAsync(context);
+                }
+
+                retryFollows = end == AttemptEnd.Retry;
+            }
+
+            if (retryFollows && maxRetries > 0)
             {
                 await pipelines.For(retry).ExecuteAsync(
-                    static (state, _) => state.Router.RetryAsync(state.Run),
-                    (Router: this, Run: run),
+                    static (state, _) => state.Router.RetryAsync(state.Attempt),
+                    (Router: this, Attempt: attempt),
                     route?.Token ?? client.RequestAborted);
             }
         }
@@ -118,43 +140,57 @@ internal sealed class UpstreamRouterMiddleware(
     /// The retry pipeline's step. Its first execution stands for the attempt already made (which asked for a retry), so
     /// that Polly waits the first back-off before the second attempt, as it would had it run the first one itself.
     /// </summary>
-    private ValueTask<bool> RetryAsync(Run run)
+    private ValueTask<bool> RetryAsync(UpstreamAttempt attempt)
     {
-        if (!run.FirstAttemptReplayed)
+        if (!attempt.FirstAttemptReplayed)
         {
-            run.FirstAttemptReplayed = true;
+            attempt.FirstAttemptReplayed = true;
             return ValueTask.FromResult(true);
         }
 
-        return AttemptAsync(run);
+        return AttemptAsync(attempt);
     }
 
-    /// <summary>One attempt: forward, classify its outcome once, report it, decide on a retry.</summary>
-    /// <returns>Whether to retry (the pipeline then waits the back-off and runs another attempt).</returns>
-    private async ValueTask<bool> AttemptAsync(Run run)
+    /// <summary>A retry: the next attempt, to a host not tried yet when one is left.</summary>
+    /// <returns>Whether to retry again (the pipeline then waits the back-off and runs another attempt).</returns>
+    private async ValueTask<bool> AttemptAsync(UpstreamAttempt attempt)
     {
-        var (context, proxy, attempt) = (run.Context, run.Proxy, run.Attempt);
-        var client = attempt.ClientAborted;
-        if (attempt.Attempts > 0)
+        var (context, proxy) = (attempt.Context, attempt.Proxy);
+        proxy.AvailableDestinations = attempt.Cluster.ExcludeTried(context, attempt.Healthy, attempt.Tried!);
+        context.Features.Set<IForwarderErrorFeature>(null);
+        ClearKeepingRequestId(context.Response);
+        attempt.Body?.Rewind();
+
+        using var timers = AttemptTimers.Start(attempt, time);
+        await next(context);
+        var end = EndAttempt(attempt, timers);
+        if (end == AttemptEnd.TimeoutReply)
         {
-            proxy.AvailableDestinations = run.Cluster.ExcludeTried(context, run.Healthy, attempt.Tried!);
-            context.Features.Set<IForwarderErrorFeature>(null);
-            ClearKeepingRequestId(context.Response);
-            attempt.Body?.Rewind();
+            await LocalReply.UpstreamTimeout.WriteAsync(context);
         }
 
-        attempt.Begin();
-        using var perTry = run.PerTryTimeout is { } limit ? new CancellationTokenSource(limit, time) : null;
-        using var perTryLinked = perTry is null ? null : CancellationTokenSource.CreateLinkedTokenSource(perTry.Token, run.Route?.Token ?? client);
-        attempt.Aborted = perTryLinked?.Token ?? run.Route?.Token ?? client;
+        return end == AttemptEnd.Retry;
+    }
 
-        await next(context);
+    /// <summary>How an attempt ended, for the router.</summary>
+    private enum AttemptEnd
+    {
+        Done,
+        Retry,
 
+        /// <summary>The attempt timed out before a response started: the caller gets Envoy's timeout reply.</summary>
+        TimeoutReply,
+    }
+
+    /// <summary>After an attempt: classifies its outcome once, reports it, and decides on a retry.</summary>
+    private AttemptEnd EndAttempt(UpstreamAttempt attempt, in AttemptTimers timers)
+    {
+        var (context, proxy) = (attempt.Context, attempt.Proxy);
         attempt.End();
         var destination = proxy.ProxiedDestination;
         var error = context.GetForwarderErrorFeature();
-        var expired = run.Route?.Expired == true ? ExpiredTimer.Route
-            : perTry?.IsCancellationRequested == true ? ExpiredTimer.PerTry
+        var expired = attempt.Route?.Expired == true ? ExpiredTimer.Route
+            : timers.PerTryExpired ? ExpiredTimer.PerTry
             : ExpiredTimer.None;
 
         // A client abort after a timer expired is the proxy's own doing: YARP resets a response the timer cut short.
@@ -162,10 +198,10 @@ internal sealed class UpstreamRouterMiddleware(
         var outcome = AttemptClassifier.Classify(new AttemptFacts(
             error?.Error ?? ForwarderError.None, error?.Exception, attempt.UpstreamStatusCode, attempt.GrpcStatus, clientGone, expired));
         attempt.Outcome = outcome;
-        upstreamStats.RecordAttempt(run.Stats, outcome, attempt.UpstreamStatusCode, Seconds(attempt), destination?.DestinationId);
+        upstreamStats.RecordAttempt(attempt.Stats, outcome, attempt.UpstreamStatusCode, Seconds(attempt), destination?.DestinationId);
         if (destination is not null)
         {
-            run.Cluster.RecordOutcome(destination, OutlierSignal.Of(outcome));
+            attempt.Cluster.RecordOutcome(destination, OutlierSignal.Of(outcome));
         }
 
         if (attempt.RetryFollows || MayRetryAfterError(context, attempt, destination))
@@ -177,19 +213,55 @@ internal sealed class UpstreamRouterMiddleware(
                 (attempt.Tried ??= []).Add(destination);
             }
 
-            return true;
+            return AttemptEnd.Retry;
         }
 
         if (outcome is AttemptOutcome.Timeout or AttemptOutcome.PerTryTimeout && !context.Response.HasStarted)
         {
-            await LocalReply.UpstreamTimeout.WriteAsync(context);
+            return AttemptEnd.TimeoutReply;
         }
-        else if (attempt.Retries > 0 && outcome == AttemptOutcome.Success)
+
+        if (attempt.Retries > 0 && outcome == AttemptOutcome.Success)
         {
             attempt.RetryStats.Successes.Inc();
         }
 
-        return false;
+        return AttemptEnd.Done;
+    }
+
+    /// <summary>
+    /// One attempt's per-try timer and its link to the route deadline (or the client), when a per-try timeout is set;
+    /// starting it begins the attempt and sets the lifetime YARP sees.
+    /// </summary>
+    private readonly struct AttemptTimers : IDisposable
+    {
+        private readonly CancellationTokenSource? _perTry;
+        private readonly CancellationTokenSource? _linked;
+
+        private AttemptTimers(CancellationTokenSource perTry, CancellationTokenSource linked) => (_perTry, _linked) = (perTry, linked);
+
+        public bool PerTryExpired => _perTry?.IsCancellationRequested == true;
+
+        public static AttemptTimers Start(UpstreamAttempt attempt, TimeProvider time)
+        {
+            attempt.Begin();
+            var timers = default(AttemptTimers);
+            var outer = attempt.Route?.Token ?? attempt.ClientAborted;
+            if (attempt.PerTryTimeout is { } limit)
+            {
+                var perTry = new CancellationTokenSource(limit, time);
+                timers = new AttemptTimers(perTry, CancellationTokenSource.CreateLinkedTokenSource(perTry.Token, outer));
+            }
+
+            attempt.Aborted = timers._linked?.Token ?? outer;
+            return timers;
+        }
+
+        public void Dispose()
+        {
+            _linked?.Dispose();
+            _perTry?.Dispose();
+        }
     }
 
     /// <summary>An attempt that failed without a response is retried when its outcome matches the conditions and the budget allows.</summary>
@@ -203,21 +275,6 @@ internal sealed class UpstreamRouterMiddleware(
 
     private static double Seconds(UpstreamAttempt attempt) =>
         System.Diagnostics.Stopwatch.GetElapsedTime(attempt.StartTimestamp, attempt.EndTimestamp).TotalSeconds;
-
-    /// <summary>What every attempt of one request shares.</summary>
-    private sealed record Run(
-        HttpContext Context,
-        ClusterContext Cluster,
-        IReverseProxyFeature Proxy,
-        UpstreamAttempt Attempt,
-        IReadOnlyList<DestinationState> Healthy,
-        RouteDeadline? Route,
-        TimeSpan? PerTryTimeout,
-        UpstreamStats.RouteSeries Stats)
-    {
-        /// <summary>Whether the retry pipeline has passed over the first attempt, made before it was entered.</summary>
-        public bool FirstAttemptReplayed { get; set; }
-    }
 
     /// <summary>
     /// A gRPC call's deadline: its <c>grpc-timeout</c>, capped by <c>MaxGrpcTimeout</c> (which is also the deadline of a

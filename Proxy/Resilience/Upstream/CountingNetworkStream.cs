@@ -1,23 +1,40 @@
 using System.Net.Sockets;
-
+using System.Threading.Tasks.Sources;
 using ProxyMesh.Proxy.Observability;
 
 namespace ProxyMesh.Proxy.Resilience.Upstream;
 
 /// <summary>
 /// An upstream connection's stream that counts the bytes it carries and the connection's lifetime, and gives back its
-/// circuit-breaker slot (<paramref name="slot"/>) when closed.
+/// circuit-breaker slot (<paramref name="slot"/>) when closed. A read that does not complete at once (HttpClient keeps
+/// one pending on every pooled connection) is counted when it completes through the stream itself, which is its own
+/// reusable completion source: reads on a stream are one at a time, and an async method would allocate a frame per read.
 /// </summary>
-internal sealed class CountingNetworkStream(Socket socket, UpstreamConnectionStats.ClusterSeries stats, IDisposable? slot = null) : NetworkStream(socket, ownsSocket: true)
+internal sealed class CountingNetworkStream(Socket socket, UpstreamConnectionStats.ClusterSeries stats, IDisposable? slot = null)
+    : NetworkStream(socket, ownsSocket: true), IValueTaskSource<int>
 {
     private int _disposed;
+    private ManualResetValueTaskSourceCore<int> _pendingRead;
+    private ValueTask<int> _innerRead;
+    private Action? _completeRead;
 
     public override int Read(Span<byte> buffer) => Received(base.Read(buffer));
 
     public override int Read(byte[] buffer, int offset, int count) => Received(base.Read(buffer, offset, count));
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        Received(await base.ReadAsync(buffer, cancellationToken));
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var read = base.ReadAsync(buffer, cancellationToken);
+        if (read.IsCompletedSuccessfully)
+        {
+            return new ValueTask<int>(Received(read.Result));
+        }
+
+        _pendingRead.Reset();
+        _innerRead = read;
+        read.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_completeRead ??= CompleteRead);
+        return new ValueTask<int>(this, _pendingRead.Version);
+    }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -49,6 +66,31 @@ internal sealed class CountingNetworkStream(Socket socket, UpstreamConnectionSta
 
         base.Dispose(disposing);
     }
+
+    private void CompleteRead()
+    {
+        var read = _innerRead;
+        _innerRead = default;
+        int count;
+        try
+        {
+            count = read.Result;
+        }
+        catch (Exception e)
+        {
+            _pendingRead.SetException(e);
+            return;
+        }
+
+        _pendingRead.SetResult(Received(count));
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _pendingRead.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _pendingRead.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _pendingRead.OnCompleted(continuation, state, token, flags);
 
     private int Received(int count)
     {
