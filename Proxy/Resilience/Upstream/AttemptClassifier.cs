@@ -48,6 +48,21 @@ internal static class AttemptClassifier
             return AttemptOutcome.Overflow;
         }
 
+        // YARP names the side a body copy failed on; the client abort that YARP itself raises afterwards changes nothing.
+        switch (facts.Error)
+        {
+            case ForwarderError.RequestBodyDestination:
+            case ForwarderError.ResponseBodyDestination:
+            case ForwarderError.UpgradeRequestDestination:
+            case ForwarderError.UpgradeResponseDestination:
+                return headers ? AttemptOutcome.ResetAfterHeaders : AttemptOutcome.Reset;
+            case ForwarderError.RequestBodyClient:
+            case ForwarderError.ResponseBodyClient:
+            case ForwarderError.UpgradeRequestClient:
+            case ForwarderError.UpgradeResponseClient:
+                return AttemptOutcome.ClientCancelled;
+        }
+
         if (facts.ClientGone)
         {
             return AttemptOutcome.ClientCancelled;
@@ -78,16 +93,6 @@ internal static class AttemptClassifier
             case ForwarderError.UpgradeResponseCanceled:
                 // Neither the client nor a timer of the router: YARP's activity timeout, which is the stream idle timeout.
                 return AttemptOutcome.StreamIdleTimeout;
-            case ForwarderError.RequestBodyClient:
-            case ForwarderError.ResponseBodyClient:
-            case ForwarderError.UpgradeRequestClient:
-            case ForwarderError.UpgradeResponseClient:
-                return AttemptOutcome.ClientCancelled;
-            case ForwarderError.RequestBodyDestination:
-            case ForwarderError.ResponseBodyDestination:
-            case ForwarderError.UpgradeRequestDestination:
-            case ForwarderError.UpgradeResponseDestination:
-                return headers ? AttemptOutcome.ResetAfterHeaders : AttemptOutcome.Reset;
             default:
                 return AttemptOutcome.ProxyError;
         }
