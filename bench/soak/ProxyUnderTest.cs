@@ -57,7 +57,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     }
 
     /// <param name="overloadSection">JSON members of <c>ProxyMesh:Overload</c>, or empty for the defaults (off).</param>
-    public static async Task<ProxyUnderTest> StartAsync(string publishDirectory, string workDirectory, Backends backends, string overloadSection = "")
+    /// <param name="cpus">A <c>taskset</c> CPU list the proxy is pinned to (as a sidecar with a CPU limit), or null for all.</param>
+    public static async Task<ProxyUnderTest> StartAsync(
+        string publishDirectory, string workDirectory, Backends backends, string overloadSection = "", string? cpus = null)
     {
         var port = ChildProcess.FreePort();
         var adminPort = ChildProcess.FreePort();
@@ -66,7 +68,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         Write(configPath, Config(port, adminPort, backends, overloadSection, variantB: false));
         var process = ChildProcess.Start(
             "/bin/sh",
-            ["-c", $"cd '{publishDirectory}' && exec dotnet ProxyMesh.Proxy.dll --config '{configPath}'"],
+            ["-c", $"cd '{publishDirectory}' && exec {(cpus is null ? "" : $"taskset -c '{cpus}' ")}dotnet ProxyMesh.Proxy.dll --config '{configPath}'"],
             Path.Combine(workDirectory, "proxymesh.log"));
         var proxy = new ProxyUnderTest(process, configPath, backends, overloadSection, port, adminPort);
         await process.WaitForPortAsync(port, TimeSpan.FromSeconds(120));

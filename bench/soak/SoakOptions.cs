@@ -23,6 +23,7 @@ internal sealed record SoakOptions(
     int MaxActiveRequests,
     double OverloadFactor,
     double MaxAcceptedP99Milliseconds,
+    string? ProxyCpus,
     string RepositoryRoot,
     string? OutPath)
 {
@@ -47,6 +48,7 @@ internal sealed record SoakOptions(
           --max-active N              overload mode: ProxyMesh:Overload:MaxActiveRequests (default 128)
           --factor F                  overload mode: offered load as a multiple of the max throughput (default 2)
           --max-accepted-p99 MS       overload mode: fail when accepted requests' P99 exceeds it (default 1000)
+          --proxy-cpus LIST           pin the proxy to these CPUs (taskset -c), as a sidecar with a CPU limit (default: all)
           --out PATH                  where the Markdown result goes (default bench/results/soak.md or
                                       bench/results/overload.md; 'none' to print only)
         """;
@@ -67,6 +69,7 @@ internal sealed record SoakOptions(
         var maxActive = 128;
         var factor = 2.0;
         var maxP99 = 1000.0;
+        string? cpus = null;
         var root = FindRepositoryRoot();
         string? outPath = "";
         for (var i = 0; i < args.Length; i++)
@@ -93,6 +96,7 @@ internal sealed record SoakOptions(
                 case "--max-active": maxActive = Count(Value(), "--max-active"); break;
                 case "--factor": factor = Number(Value(), "--factor"); break;
                 case "--max-accepted-p99": maxP99 = Number(Value(), "--max-accepted-p99"); break;
+                case "--proxy-cpus": cpus = Value(); break;
                 case "--out": var value = Value(); outPath = value == "none" ? null : Path.GetFullPath(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
@@ -110,7 +114,8 @@ internal sealed record SoakOptions(
 
         return new SoakOptions(
             mode, duration, warmUp, sample, reload, httpRate, h2cRate, grpcRate, grpcMessages, wsConnections, wsRate,
-            maxSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99, root, outPath);
+            maxSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99,
+            cpus, root, outPath);
     }
 
     /// <summary>30m, 2m, 90s, 500ms or a number of seconds.</summary>
