@@ -77,7 +77,7 @@ internal sealed record SoakOptions(
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
-                case "--mode": mode = Value() is "soak" or "overload" ? args[i] : throw new ArgumentException("--mode takes soak or overload"); break;
+                case "--mode": mode = Value(); break;
                 case "--duration": duration = Time(Value(), "--duration"); break;
                 case "--warmup": warmUp = Time(Value(), "--warmup"); break;
                 case "--sample-interval": sample = Time(Value(), "--sample-interval"); break;
@@ -100,6 +100,11 @@ internal sealed record SoakOptions(
                 case "--out": var value = Value(); outPath = value == "none" ? null : Path.GetFullPath(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
+        }
+
+        if (mode is not ("soak" or "overload"))
+        {
+            throw new ArgumentException("--mode takes soak or overload");
         }
 
         if (outPath == "")

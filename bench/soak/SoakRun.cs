@@ -36,6 +36,8 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
     private readonly LoadKind reloads = new("config reloads", "reloads applied");
     private readonly List<TimeSpan> reloadApplyTimes = [];
     private readonly List<ProcessSample> samples = [];
+    private long http1Count;
+    private long h2cCount;
 
     public async Task<SoakResult> RunAsync()
     {
@@ -81,8 +83,6 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
         Timeout = TimeSpan.FromSeconds(30),
     };
 
-    private long http1Count;
-
     private async Task Http1Async(HttpClient client)
     {
         if ((Interlocked.Increment(ref http1Count) & 1) == 0)
@@ -95,8 +95,6 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
             await ExpectAsync(client, post, HttpVersion.Version11, EchoBody);
         }
     }
-
-    private long h2cCount;
 
     private async Task H2cAsync(HttpClient client)
     {
