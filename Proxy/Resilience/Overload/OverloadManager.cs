@@ -12,6 +12,8 @@ namespace ProxyMesh.Proxy.Resilience.Overload;
 /// </summary>
 internal sealed class OverloadManager : IConnectionAdmission, IDisposable
 {
+    private const string HeapReason = "heap";
+    private const string MaxActiveRequestsReason = "max_active_requests";
     private readonly IOptionsMonitor<OverloadOptions> _options;
     private readonly Func<long> _heapBytes;
     private readonly System.Threading.ITimer _timer;
@@ -20,8 +22,6 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
     private readonly Counter.Child _shedHeap;
     private readonly Counter.Child _shedActive;
     private readonly Counter _refused;
-    private const string HeapReason = "heap";
-    private const string MaxActiveRequestsReason = "max_active_requests";
     private volatile bool _overHeap;
     private int _inFlight;
 

@@ -10,10 +10,10 @@ namespace ProxyMesh.Proxy.Resilience.Overload;
 /// </summary>
 /// <remarks>
 /// It runs first in the pipeline, so a shed request costs the 503 and a counter, nothing else: no request id, no
-/// downstream stats, no access log line. Shedding is logged once a minute with the count instead. Measured with the
-/// soak harness's overload mode (bench/soak): with an access log line per shed request, the proxy shed 10k requests/s
-/// where it proxied 7.6k/s, so at twice its capacity the 503s alone used all its CPU and every answer, accepted or
-/// shed, waited seconds; without the line it shed 18k/s.
+/// downstream stats, no access log line. Shedding is logged once a minute with the count instead. With an access log
+/// line per shed request, the proxy shed 10k requests/s where it proxied 7.6k/s (wrk, docs/reliability.md), so at
+/// twice its capacity the 503s alone needed all its CPU and every answer, accepted or shed, waited seconds (bench/soak
+/// --mode overload); without the line it shed 18k/s.
 /// </remarks>
 internal sealed partial class OverloadMiddleware(RequestDelegate next, OverloadManager overload, TimeProvider time, ILogger<OverloadMiddleware> logger)
 {
