@@ -73,9 +73,9 @@ public static class ProxyMeshApplication
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
+        app.UseProxyMeshOverload();
         app.UseDownstreamTrust();
         app.UseProxyMeshObservability();
-        app.UseProxyMeshOverload();
         app.UseProxyMeshCors();
         app.UseProxyMeshGrpcWeb();
         app.UseProxyMeshGrpcHttp1Bridge();

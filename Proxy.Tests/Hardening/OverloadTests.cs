@@ -42,6 +42,54 @@ public sealed class OverloadTests
     }
 
     [Fact]
+    public async Task A_shed_request_costs_a_503_and_a_count_but_no_access_log_line()
+    {
+        // At twice its capacity a proxy that formats a log line per refused request spends its CPU on the refusals
+        // (bench/soak --mode overload): shedding runs before the access log, and is counted instead.
+        await using var upstream = await GatedBackend.StartAsync();
+        var log = Path.Combine(Path.GetTempPath(), $"proxymesh-shed-{Guid.NewGuid():N}.log");
+        var config = new ProxyConfig().Cluster("app", upstream.Address).Route("app", "app");
+        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxActiveRequests"] = 1 };
+        config.Root["ProxyMesh"]!["AccessLog"] = new JsonObject { ["Path"] = log };
+        try
+        {
+            await using var proxy = await RunningProxy.StartAsync(config);
+            using var client = Clients.Http1(proxy.Ingress);
+            var held = client.GetAsync("/held/hold");
+            await upstream.WaitForHeldAsync(1);
+            const int shedRequests = 20;
+            for (var i = 0; i < shedRequests; i++)
+            {
+                using var shed = await client.GetAsync($"/shed-{i}");
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, shed.StatusCode);
+                Assert.Equal("true", shed.Headers.GetValues("x-envoy-overloaded").Single());
+            }
+
+            upstream.Open();
+            using (var response = await held)
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            Assert.Equal("ok", await client.GetStringAsync("/after"));
+
+            // One writer appends entries in the order requests ended: once "/after" is in the file, any line for the
+            // earlier 503s would be there too.
+            IReadOnlyList<System.Text.Json.JsonElement> entries = [];
+            await Eventually.AssertAsync(
+                () => Task.FromResult((entries = AccessLogFile.Read(log)).Any(entry => entry.GetProperty("path").GetString() == "/after")),
+                "the access log entry of /after");
+            Assert.DoesNotContain(entries, entry => entry.GetProperty("response_code").GetInt32() == 503);
+            Assert.Equal(["/held/hold", "/after"], entries.Select(entry => entry.GetProperty("path").GetString()));
+            Assert.Equal(shedRequests, await MetricsScrape.ValueAsync(proxy, "proxymesh_overload_shed_total", "reason=\"max_active_requests\""));
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
+    [Fact]
     public async Task Over_the_heap_limit_new_connections_are_refused_and_admin_stays_up_until_the_limit_is_lifted()
     {
         await using var upstream = await GatedBackend.StartAsync();

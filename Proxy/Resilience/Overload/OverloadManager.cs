@@ -12,6 +12,8 @@ namespace ProxyMesh.Proxy.Resilience.Overload;
 /// </summary>
 internal sealed class OverloadManager : IConnectionAdmission, IDisposable
 {
+    private const string HeapReason = "heap";
+    private const string MaxActiveRequestsReason = "max_active_requests";
     private readonly IOptionsMonitor<OverloadOptions> _options;
     private readonly Func<long> _heapBytes;
     private readonly System.Threading.ITimer _timer;
@@ -31,8 +33,8 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
         _heap = factory.CreateGauge("proxymesh_overload_heap_bytes", "Managed heap size at the last overload check.");
         _active = factory.CreateGauge("proxymesh_overload_active", "1 while the heap is over ProxyMesh:Overload:MaxHeapBytes: new connections refused, new requests shed.");
         var shed = factory.CreateCounter("proxymesh_overload_shed_total", "Requests shed with 503 and x-envoy-overloaded by the overload manager.", "reason");
-        _shedHeap = shed.WithLabels("heap");
-        _shedActive = shed.WithLabels("max_active_requests");
+        _shedHeap = shed.WithLabels(HeapReason);
+        _shedActive = shed.WithLabels(MaxActiveRequestsReason);
         _refused = factory.CreateCounter("proxymesh_overload_connections_refused_total", "New traffic connections closed at once while the heap is over its limit.");
         Check();
         _timer = time.CreateTimer(static state => ((OverloadManager)state!).Check(), this, options.CurrentValue.CheckInterval, options.CurrentValue.CheckInterval);
@@ -58,12 +60,19 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
         return false;
     }
 
-    /// <summary>Admits a request (the caller then owes <see cref="Release"/>), or counts it shed and says why not.</summary>
-    public bool TryAdmit()
+    /// <summary>Requests shed since start, for all reasons.</summary>
+    public long ShedCount => (long)(_shedHeap.Value + _shedActive.Value);
+
+    /// <summary>
+    /// Admits a request (the caller then owes <see cref="Release"/>), or counts it shed and says why not, as the
+    /// <c>reason</c> label of <c>proxymesh_overload_shed_total</c>.
+    /// </summary>
+    public bool TryAdmit(out string reason)
     {
         if (_overHeap)
         {
             _shedHeap.Inc();
+            reason = HeapReason;
             return false;
         }
 
@@ -72,9 +81,11 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
         {
             Interlocked.Decrement(ref _inFlight);
             _shedActive.Inc();
+            reason = MaxActiveRequestsReason;
             return false;
         }
 
+        reason = "";
         return true;
     }
 
