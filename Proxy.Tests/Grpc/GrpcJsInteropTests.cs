@@ -121,10 +121,12 @@ public sealed class GrpcJsInteropTests(NodeGrpc node) : IClassFixture<NodeGrpc>,
         await using var idle = await RunningProxy.StartAsync(new ProxyConfig()
             .Cluster("node", node.ServerAddress, http2: true).Route("node", "node")
             .ClusterPolicy("node", "Timeouts", new JsonObject { ["StreamIdle"] = "00:00:01" }));
-        var result = await CallAsync(new { method = "serverStream", message = "m", count = 3, delayMs = 5000 }, idle);
+        // The upstream pauses 15 s between messages: the 1 s idle timeout must end the call long before, even on a
+        // loaded machine where timers fire seconds late (a 5 s pause was once outlasted there).
+        var result = await CallAsync(new { method = "serverStream", message = "m", count = 3, delayMs = 15_000 }, idle);
         Assert.NotEqual(0, result.Code);
         Assert.Single(result.Replies);
-        Assert.True(result.ElapsedMs < 5000, $"ended after {result.ElapsedMs} ms");
+        Assert.True(result.ElapsedMs < 15_000, $"ended after {result.ElapsedMs} ms");
     }
 
     [Fact]

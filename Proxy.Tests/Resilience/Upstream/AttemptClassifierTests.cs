@@ -15,6 +15,7 @@ public sealed class AttemptClassifierTests
     private static readonly Exception ConnectTimedOut = new HttpRequestException(HttpRequestError.ConnectionError, "timed out", new TimeoutException());
     private static readonly Exception Overflow = new HttpRequestException("overflow", new CircuitBreakerOverflowException("app", "max_pending_requests"));
     private static readonly Exception RefusedStream = new HttpRequestException("refused stream", new HttpProtocolException(0x7, "REFUSED_STREAM", null));
+    private static readonly Exception RefusedThenResentBody = new HttpRequestException("An error occurred while sending the request.", new InvalidOperationException("Stream was already consumed."));
     private static readonly Exception Broken = new IOException("connection reset");
 
     private const int None = 0;
@@ -33,6 +34,7 @@ public sealed class AttemptClassifierTests
         { ForwarderError.Request, Refused, 0, -1, false, None, AttemptOutcome.ConnectFailure },
         { ForwarderError.Request, ConnectTimedOut, 0, -1, false, None, AttemptOutcome.ConnectTimeout },
         { ForwarderError.Request, RefusedStream, 0, -1, false, None, AttemptOutcome.RefusedStream },
+        { ForwarderError.Request, RefusedThenResentBody, 0, -1, false, None, AttemptOutcome.RefusedStream }, // the handler's own resend of a body
         { ForwarderError.Request, Broken, 0, -1, false, None, AttemptOutcome.Reset },
         { ForwarderError.Request, Overflow, 0, -1, false, None, AttemptOutcome.Overflow },
         { ForwarderError.NoAvailableDestinations, null, 0, -1, false, None, AttemptOutcome.NoHealthyUpstream },

@@ -21,7 +21,7 @@ public sealed class OutlierDetectionOptions
     /// <summary>Time between sweeps of the success-rate and failure-percentage detectors (and of un-ejection).</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>An ejection lasts this times the number of times the host has been ejected, up to <see cref="MaxEjectionTime"/>.</summary>
+    /// <summary>An ejection lasts this times the host's ejection multiplier, up to <see cref="MaxEjectionTime"/> (see <see cref="OutlierEvaluation.EjectionTime"/>).</summary>
     public TimeSpan BaseEjectionTime { get; set; } = TimeSpan.FromSeconds(30);
 
     public TimeSpan MaxEjectionTime { get; set; } = TimeSpan.FromSeconds(300);

@@ -188,27 +188,20 @@ internal sealed partial class OutlierDetector : IDisposable
         }
 
         monitor.Stats.Detected[(int)type].Inc();
-        if (_random.NextDouble() * 100 >= enforcing)
+        if (!OutlierEvaluation.IsEnforced(_random.NextDouble(), enforcing))
         {
             return;
         }
 
         ReturnExpired(monitor, now);
-        var hosts = cluster.DestinationsState.AllDestinations.Count;
-        if (monitor.ActiveEjections > 0 && 100.0 * (monitor.ActiveEjections + 1) / Math.Max(hosts, 1) > options.MaxEjectionPercent)
+        if (!OutlierEvaluation.MayEjectAnother(monitor.ActiveEjections, cluster.DestinationsState.AllDestinations.Count, options.MaxEjectionPercent))
         {
             monitor.Stats.Overflow.Inc();
             return;
         }
 
-        host.TimesEjected++;
-        var max = options.MaxEjectionTime > options.BaseEjectionTime ? options.MaxEjectionTime : options.BaseEjectionTime;
-        var duration = options.BaseEjectionTime * host.TimesEjected;
-        if (duration > max)
-        {
-            duration = max;
-        }
-
+        host.TimesEjected = OutlierEvaluation.MultiplierAfterEjection(host.TimesEjected, options);
+        var duration = OutlierEvaluation.EjectionTime(host.TimesEjected, options);
         host.Ejected = true;
         host.EjectedUntil = now + duration;
         Volatile.Write(ref host.Consecutive5xx, 0);
@@ -286,20 +279,22 @@ internal sealed partial class OutlierDetector : IDisposable
                         monitor.ActiveEjections--;
                     }
                 }
-                else if (host.TimesEjected > 0)
+                else
                 {
-                    host.TimesEjected--; // Envoy: each interval a host stays in service shortens its next ejection.
+                    host.TimesEjected = OutlierEvaluation.MultiplierAfterHealthyInterval(host.TimesEjected);
                 }
 
                 monitor.Destinations.Add((destination, host));
                 monitor.Counts.Add(new HostCounts(Interlocked.Exchange(ref host.Successes, 0), Interlocked.Exchange(ref host.Failures, 0)));
             }
 
-            monitor.Stats.Active.Set(monitor.ActiveEjections);
             if (!options.Enabled)
             {
+                EndEjections(monitor, cluster);
                 return;
             }
+
+            monitor.Stats.Active.Set(monitor.ActiveEjections);
 
             var counts = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(monitor.Counts);
             monitor.Outliers.Clear();
@@ -309,6 +304,27 @@ internal sealed partial class OutlierDetector : IDisposable
             OutlierEvaluation.FailurePercentageOutliers(counts, options, monitor.Outliers);
             EjectOutliers(monitor, EjectionType.FailurePercentage, options.EnforcingFailurePercentage, options, now);
         }
+    }
+
+    /// <summary>
+    /// The policy was turned off by a reload: current ejections end and the hosts' history is forgotten, as in Envoy,
+    /// where a changed cluster is rebuilt with hosts that carry no outlier state.
+    /// </summary>
+    private void EndEjections(ClusterMonitor monitor, ClusterState cluster)
+    {
+        foreach (var (destination, host) in monitor.Destinations)
+        {
+            if (host.Ejected)
+            {
+                // Only hosts this detector ejected: YARP's own passive checks, if configured, keep theirs.
+                _health.SetPassive(cluster, destination, DestinationHealth.Unknown, TimeSpan.Zero);
+                LogEjectionEnded(monitor.ClusterId, destination.DestinationId);
+            }
+        }
+
+        monitor.Hosts.Clear();
+        monitor.ActiveEjections = 0;
+        monitor.Stats.Active.Set(0);
     }
 
     private void EjectOutliers(ClusterMonitor monitor, EjectionType type, int enforcing, OutlierDetectionOptions options, DateTimeOffset now)
@@ -334,6 +350,9 @@ internal sealed partial class OutlierDetector : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Outlier detection ejected {Destination} from cluster {Cluster} ({Type}) for {Duration}, ejection number {TimesEjected}")]
     private partial void LogEjected(string cluster, string destination, string type, TimeSpan duration, int timesEjected);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Outlier detection turned off for cluster {Cluster}: the ejection of {Destination} ends")]
+    private partial void LogEjectionEnded(string cluster, string destination);
 
     /// <summary>One cluster's hosts; its fields other than the hosts' counters change under its lock.</summary>
     internal sealed class ClusterMonitor(string clusterId, OutlierDetectionStats stats)

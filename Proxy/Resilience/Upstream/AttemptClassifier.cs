@@ -148,6 +148,14 @@ internal static class AttemptClassifier
         return false;
     }
 
+    /// <summary>
+    /// REFUSED_STREAM (0x7): the upstream did not process the request. SocketsHttpHandler resends a refused request
+    /// itself; for one with a body that resend fails at once, because the body is a stream YARP copies only once (an
+    /// <see cref="InvalidOperationException"/> under the <see cref="HttpRequestException"/>). Only the handler ever sends
+    /// a request twice, and only one the upstream did not process (refused stream, connection closed before the
+    /// request was sent), so that failure means the same.
+    /// </summary>
     private static bool IsRefusedStream(Exception? exception) =>
-        (exception as HttpProtocolException ?? exception?.InnerException as HttpProtocolException)?.ErrorCode == 0x7;
+        (exception as HttpProtocolException ?? exception?.InnerException as HttpProtocolException)?.ErrorCode == 0x7
+        || exception is HttpRequestException { InnerException: InvalidOperationException };
 }
