@@ -89,9 +89,11 @@ public sealed class GrpcJsInteropTests(NodeGrpc node) : IClassFixture<NodeGrpc>,
     [Fact]
     public async Task A_deadline_shorter_than_the_route_timeout_ends_the_call_deadline_exceeded()
     {
-        var result = await CallAsync(new { method = "unary", message = "late", delayMs = 5000, deadlineMs = 300 });
+        var result = await CallAsync(new { method = "unary", message = "late", delayMs = 10_000, deadlineMs = 300 });
         Assert.Equal(4, result.Code);
-        Assert.True(result.ElapsedMs < 1000, $"ended after {result.ElapsedMs} ms");
+
+        // Ended by the deadline, long before the upstream's answer; loose enough for timers late on a loaded machine.
+        Assert.True(result.ElapsedMs < 5000, $"ended after {result.ElapsedMs} ms");
     }
 
     [Fact]
