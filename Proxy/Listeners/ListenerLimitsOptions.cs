@@ -13,4 +13,12 @@ public sealed class ListenerLimitsOptions
     public double MinRequestBodyBytesPerSecond { get; set; } = 240;
 
     public TimeSpan MinRequestBodyGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Slowest a client may take the response after <see cref="MinResponseBodyGracePeriod"/>: a client that stops
+    /// reading (gone without FIN or RST, or stuck) is cut off, which releases its upstream request.
+    /// </summary>
+    public double MinResponseBodyBytesPerSecond { get; set; } = 240;
+
+    public TimeSpan MinResponseBodyGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
 }

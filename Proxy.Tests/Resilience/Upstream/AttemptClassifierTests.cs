@@ -43,6 +43,8 @@ public sealed class AttemptClassifierTests
         { ForwarderError.ResponseBodyClient, null, 200, -1, false, None, AttemptOutcome.ClientCancelled },
         { ForwarderError.RequestBodyClient, null, 0, -1, false, None, AttemptOutcome.ClientCancelled },
         { ForwarderError.ResponseBodyDestination, Broken, 200, -1, false, None, AttemptOutcome.ResetAfterHeaders },
+        { ForwarderError.ResponseBodyDestination, new TaskCanceledException(), 200, -1, false, None, AttemptOutcome.StreamIdleTimeout }, // activity timeout mid-body
+        { ForwarderError.RequestBodyDestination, new OperationCanceledException(), 0, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.RequestTimedOut, null, 0, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.ResponseBodyCanceled, null, 200, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.UpgradeActivityTimeout, null, 101, -1, false, None, AttemptOutcome.StreamIdleTimeout },

@@ -66,8 +66,15 @@ internal sealed class UpstreamAttempt(
     /// <summary>The hosts tried, for the next attempt to avoid.</summary>
     public List<DestinationState>? Tried { get; set; }
 
-    /// <summary>The client went away (as opposed to a deadline cutting the attempt short).</summary>
-    public bool ClientGone => client.RequestAborted.IsCancellationRequested;
+    /// <summary>The proxy reset the client's response itself (<see cref="Abort"/>); whether the client had gone before.</summary>
+    private bool _abortedByProxy;
+    private bool _clientGoneBeforeAbort;
+
+    /// <summary>
+    /// The client went away (as opposed to a deadline cutting the attempt short, or the proxy resetting the response
+    /// because the upstream broke off: that abort raises <c>RequestAborted</c> too, on the thread pool, later).
+    /// </summary>
+    public bool ClientGone => _abortedByProxy ? _clientGoneBeforeAbort : client.RequestAborted.IsCancellationRequested;
 
     /// <summary>The client's own lifetime.</summary>
     public CancellationToken ClientAborted => client.RequestAborted;
@@ -78,7 +85,12 @@ internal sealed class UpstreamAttempt(
         set => throw new NotSupportedException("An attempt's lifetime is set by the router.");
     }
 
-    public void Abort() => client.Abort();
+    public void Abort()
+    {
+        _clientGoneBeforeAbort = client.RequestAborted.IsCancellationRequested;
+        _abortedByProxy = true;
+        client.Abort();
+    }
 
     /// <summary>Starts the next attempt: forgets the previous one's response and outcome.</summary>
     public void Begin()

@@ -86,7 +86,11 @@ internal static class AttemptClassifier
             case ForwarderError.ResponseBodyDestination:
             case ForwarderError.UpgradeRequestDestination:
             case ForwarderError.UpgradeResponseDestination:
-                return headers ? AttemptOutcome.ResetAfterHeaders : AttemptOutcome.Reset;
+                // YARP blames the upstream for an activity timeout that expires while a body is copied (its StreamCopier
+                // reports an input error): a cancelled copy is the stream idle timeout, not the upstream breaking off.
+                return IsCancellation(facts.Exception) ? AttemptOutcome.StreamIdleTimeout
+                    : headers ? AttemptOutcome.ResetAfterHeaders
+                    : AttemptOutcome.Reset;
             default:
                 return AttemptOutcome.ProxyError;
         }
@@ -141,6 +145,9 @@ internal static class AttemptClassifier
 
         return false;
     }
+
+    private static bool IsCancellation(Exception? exception) =>
+        exception is OperationCanceledException || exception?.InnerException is OperationCanceledException;
 
     private static bool IsRefusedStream(Exception? exception) =>
         (exception as HttpProtocolException ?? exception?.InnerException as HttpProtocolException)?.ErrorCode == 0x7;
