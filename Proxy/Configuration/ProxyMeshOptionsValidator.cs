@@ -52,6 +52,11 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
             problems.Add($"{prefix}:Listeners: no listener is configured; add one, e.g. {prefix}:Listeners:ingress:Url = http://127.0.0.1:10000");
         }
 
+        if (options.ShutdownTimeout <= TimeSpan.Zero)
+        {
+            problems.Add($"{prefix}:ShutdownTimeout: must be positive");
+        }
+
         var limits = options.Limits;
         if (limits.RequestHeadersTimeout <= TimeSpan.Zero)
         {
