@@ -19,8 +19,10 @@ public sealed class DrainToExitTests
     public async Task Drain_then_SIGTERM_under_load_loses_no_request_and_exits_0()
     {
         var slowInFlight = 0;
+        var received = 0;
         await using var backend = await Backend.StartAsync(app => app.Run(async context =>
         {
+            Interlocked.Increment(ref received);
             if (context.Request.Path.StartsWithSegments("/slow"))
             {
                 Interlocked.Increment(ref slowInFlight);
@@ -44,7 +46,7 @@ public sealed class DrainToExitTests
             using var adminClient = Clients.Http1(admin);
             await Eventually.AssertAsync(async () => (await adminClient.GetAsync("/ready")).StatusCode == HttpStatusCode.OK, "the proxy is ready", TimeSpan.FromSeconds(60));
 
-            var load = new ReadinessHonouringLoad(ingress, admin, workers: 8);
+            var load = new ReadinessHonouringLoad(ingress, admin, workers: 8, () => Volatile.Read(ref received));
             await Eventually.AssertAsync(() => Task.FromResult(load.Completed >= 50 && Volatile.Read(ref slowInFlight) > 0), "load flows, slow requests in flight", TimeSpan.FromSeconds(30));
 
             using (var fail = await adminClient.PostAsync("/healthcheck/fail", null))
@@ -52,7 +54,8 @@ public sealed class DrainToExitTests
                 Assert.Equal(HttpStatusCode.OK, fail.StatusCode);
             }
 
-            // The client sees /ready 503 and stops sending new requests; the ones it sent are still in flight.
+            // The client sees /ready 503 and stops sending new requests; the ones it sent are still in flight (every one
+            // has reached the upstream: none is racing SIGTERM on its way in).
             await load.DrainedAsync.WaitAsync(TimeSpan.FromSeconds(15));
             var inFlightAtSigterm = Volatile.Read(ref slowInFlight);
             var watch = Stopwatch.StartNew();
@@ -151,12 +154,14 @@ public sealed class DrainToExitTests
     {
         private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly List<string> _failures = [];
+        private readonly Func<int> _receivedUpstream;
         private volatile bool _draining;
         private int _sent;
         private int _completed;
 
-        public ReadinessHonouringLoad(Uri ingress, Uri admin, int workers)
+        public ReadinessHonouringLoad(Uri ingress, Uri admin, int workers, Func<int> receivedUpstream)
         {
+            _receivedUpstream = receivedUpstream;
             var poller = PollReadinessAsync(admin);
             var running = Enumerable.Range(0, workers).Select(worker => WorkAsync(ingress, worker)).ToArray();
             FinishedAsync = FinishAsync(poller, running);
@@ -164,7 +169,10 @@ public sealed class DrainToExitTests
 
         public int Completed => Volatile.Read(ref _completed);
 
-        /// <summary>Completes once the client has seen /ready 503: no new request is sent from then on.</summary>
+        /// <summary>
+        /// Completes once the client has seen /ready 503 and every request it sent has reached the upstream: no new
+        /// request is sent from then on.
+        /// </summary>
         public Task DrainedAsync => _drained.Task;
 
         public Task<(int Sent, int Failed, IReadOnlyList<string> Failures)> FinishedAsync { get; }
@@ -188,6 +196,9 @@ public sealed class DrainToExitTests
                 if (ready.StatusCode == HttpStatusCode.ServiceUnavailable)
                 {
                     _draining = true;
+                    await Eventually.AssertAsync(
+                        () => Task.FromResult(_receivedUpstream() >= Volatile.Read(ref _sent)),
+                        "every request sent before the drain was seen has reached the upstream");
                     _drained.SetResult();
                     return;
                 }
@@ -200,10 +211,17 @@ public sealed class DrainToExitTests
         {
             using var client = Clients.Http1(ingress);
             client.Timeout = TimeSpan.FromSeconds(30);
-            for (var i = 0; !_draining; i++)
+            for (var i = 0; ; i++)
             {
-                var path = (i + worker) % 3 == 0 ? $"/slow/{worker}/{i}" : $"/fast/{worker}/{i}";
+                // Counted before the readiness check, so that the poller never misses a request about to be sent.
                 Interlocked.Increment(ref _sent);
+                if (_draining)
+                {
+                    Interlocked.Decrement(ref _sent);
+                    return;
+                }
+
+                var path = (i + worker) % 3 == 0 ? $"/slow/{worker}/{i}" : $"/fast/{worker}/{i}";
                 try
                 {
                     using var response = await client.GetAsync(path);

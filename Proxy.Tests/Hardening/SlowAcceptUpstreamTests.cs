@@ -144,6 +144,13 @@ public sealed class SlowAcceptUpstreamTests : IAsyncLifetime
         };
     }
 
+    /// <summary>The recorded outcome of a request: the recorder runs after the response reached the client, so poll for it.</summary>
+    private async Task<(int Attempts, AttemptOutcome Outcome)> OutcomeAsync(string id)
+    {
+        await Eventually.AssertAsync(() => Task.FromResult(_outcomes.ContainsKey(id)), $"the outcome of {id} is recorded");
+        return _outcomes[id];
+    }
+
     private static async Task<(HttpResponseMessage Response, TimeSpan Took)> GetAsync(HttpClient client, string path, string id)
     {
         using var request = client.Request(HttpMethod.Get, path);
@@ -170,7 +177,7 @@ public sealed class SlowAcceptUpstreamTests : IAsyncLifetime
         }
 
         Assert.InRange(took, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(8)); // the connect timeout, not a refusal, not the route timeout
-        Assert.Equal((1, AttemptOutcome.ConnectTimeout), _outcomes["one"]);
+        Assert.Equal((1, AttemptOutcome.ConnectTimeout), await OutcomeAsync("one"));
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_upstream_cx_connect_fail_total", "cluster=\"app\"", 1);
     }
 
@@ -197,6 +204,7 @@ public sealed class SlowAcceptUpstreamTests : IAsyncLifetime
         }
 
         // Round robin sent about half of the first attempts to the stuck host; each of those was retried.
+        await Eventually.AssertAsync(() => Task.FromResult(_outcomes.Count == 6), "all six outcomes are recorded");
         var retried = _outcomes.Values.Count(outcome => outcome.Attempts == 2);
         Assert.InRange(retried, 1, 6);
         Assert.All(_outcomes.Values, outcome => Assert.Equal(AttemptOutcome.Success, outcome.Outcome));
@@ -273,6 +281,6 @@ public sealed class SlowAcceptUpstreamTests : IAsyncLifetime
             Assert.Equal("late", await response.Content.ReadAsStringAsync());
         }
 
-        Assert.Equal((1, AttemptOutcome.Success), _outcomes["late"]);
+        Assert.Equal((1, AttemptOutcome.Success), await OutcomeAsync("late"));
     }
 }

@@ -20,7 +20,7 @@ internal sealed class UpstreamAttempt(
     int maxRetries,
     ReplayableRequestBody? body,
     ClusterCircuitBreaker budget,
-    RetryStats.Series retryStats) : IHttpRequestLifetimeFeature, IUpstreamAttemptFeature
+    RetryStats.Series retryStats) : IHttpRequestLifetimeFeature, IHttpResetFeature, IUpstreamAttemptFeature
 {
     public RetryConditions Conditions { get; } = conditions;
 
@@ -66,7 +66,10 @@ internal sealed class UpstreamAttempt(
     /// <summary>The hosts tried, for the next attempt to avoid.</summary>
     public List<DestinationState>? Tried { get; set; }
 
-    /// <summary>The proxy reset the client's response itself (<see cref="Abort"/>); whether the client had gone before.</summary>
+    /// <summary>The client stream's reset (HTTP/2, HTTP/3), which YARP uses instead of <see cref="Abort"/> when there is one.</summary>
+    public IHttpResetFeature? ClientReset { get; init; }
+
+    /// <summary>The proxy reset the client's response itself (<see cref="Abort"/>, <see cref="Reset"/>); whether the client had gone before.</summary>
     private bool _abortedByProxy;
     private bool _clientGoneBeforeAbort;
 
@@ -87,9 +90,20 @@ internal sealed class UpstreamAttempt(
 
     public void Abort()
     {
+        MarkAbortedByProxy();
+        client.Abort();
+    }
+
+    public void Reset(int errorCode)
+    {
+        MarkAbortedByProxy();
+        ClientReset!.Reset(errorCode);
+    }
+
+    private void MarkAbortedByProxy()
+    {
         _clientGoneBeforeAbort = client.RequestAborted.IsCancellationRequested;
         _abortedByProxy = true;
-        client.Abort();
     }
 
     /// <summary>Starts the next attempt: forgets the previous one's response and outcome.</summary>

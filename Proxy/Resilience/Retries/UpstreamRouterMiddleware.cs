@@ -76,12 +76,18 @@ internal sealed class UpstreamRouterMiddleware(
         using var route = deadline is { } limit ? new RouteDeadline(limit, time) : null;
         using var clientGone = route is null ? default : client.RequestAborted.Register(RouteDeadline.CancelForClient, route);
         var body = WrapBody(context, maxRetries, retry.MaxReplayBytes);
+        var reset = context.Features.Get<IHttpResetFeature>();
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, cluster.CircuitBreakers, cluster.RetryStats)
         {
+            ClientReset = reset,
             IsGrpc = isGrpc,
             GrpcDeadline = isGrpc && deadline is { } grpcDeadline ? time.GetTimestamp() + (long)(grpcDeadline.TotalSeconds * time.TimestampFrequency) : null,
         };
         context.Features.Set<IHttpRequestLifetimeFeature>(attempt);
+        if (reset is not null)
+        {
+            context.Features.Set<IHttpResetFeature>(attempt);
+        }
         context.Features.Set(attempt);
         context.Features.Set<IUpstreamAttemptFeature>(attempt);
         var run = new Run(context, cluster, proxy, attempt, proxy.AvailableDestinations, route, perTryTimeout, cluster.UpstreamStats.Route(proxy.Route.Config));
@@ -105,6 +111,11 @@ internal sealed class UpstreamRouterMiddleware(
         {
             attempt.ReleaseRetryBudget();
             context.Features.Set(client);
+            if (reset is not null)
+            {
+                context.Features.Set(reset);
+            }
+
             context.Features.Set<UpstreamAttempt>(null);
             if (body is not null)
             {
