@@ -11,6 +11,7 @@ public static class AdminServiceCollectionExtensions
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ProxyLifecycle>();
+        services.AddOptions<HostOptions>().Configure<IOptions<ProxyMeshOptions>>((host, mesh) => host.ShutdownTimeout = mesh.Value.ShutdownTimeout);
         // Only the admin health service is hosted; unknown gRPC services fall through to the proxy routes.
         services.AddGrpc(options => options.IgnoreUnknownServices = true);
         services.AddSingleton<AdminAccessMiddleware>();

@@ -21,4 +21,10 @@ public sealed class ProxyMeshOptions
 
     /// <summary>Header timeout and minimum body data rate for every listener (Kestrel's defaults unless set).</summary>
     public ListenerLimitsOptions Limits { get; set; } = new();
+
+    /// <summary>
+    /// After SIGTERM, how long requests in flight may take to complete before they are cut off and the process exits
+    /// (the host's shutdown timeout; Envoy's <c>--drain-time-s</c> plays this part).
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

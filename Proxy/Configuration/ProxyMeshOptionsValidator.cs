@@ -52,15 +52,25 @@ internal sealed class ProxyMeshOptionsValidator : IConfigurationValidator
             problems.Add($"{prefix}:Listeners: no listener is configured; add one, e.g. {prefix}:Listeners:ingress:Url = http://127.0.0.1:10000");
         }
 
+        if (options.ShutdownTimeout <= TimeSpan.Zero)
+        {
+            problems.Add($"{prefix}:ShutdownTimeout: must be positive");
+        }
+
         var limits = options.Limits;
         if (limits.RequestHeadersTimeout <= TimeSpan.Zero)
         {
             problems.Add($"{prefix}:Limits:RequestHeadersTimeout: must be positive");
         }
 
-        if (limits.MinRequestBodyBytesPerSecond < 0 || limits.MinRequestBodyGracePeriod < TimeSpan.FromSeconds(1))
+        if (limits.MinRequestBodyBytesPerSecond < 0 || limits.MinRequestBodyGracePeriod <= TimeSpan.FromSeconds(1))
         {
-            problems.Add($"{prefix}:Limits: MinRequestBodyBytesPerSecond must not be negative and MinRequestBodyGracePeriod must be at least 1 s (Kestrel's heartbeat)");
+            problems.Add($"{prefix}:Limits: MinRequestBodyBytesPerSecond must not be negative and MinRequestBodyGracePeriod must be longer than 1 s (Kestrel's heartbeat)");
+        }
+
+        if (limits.MinResponseBodyBytesPerSecond < 0 || limits.MinResponseBodyGracePeriod <= TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"{prefix}:Limits: MinResponseBodyBytesPerSecond must not be negative and MinResponseBodyGracePeriod must be longer than 1 s (Kestrel's heartbeat)");
         }
 
         if (limits.MaxConcurrentStreams < 1)

@@ -17,8 +17,6 @@ namespace ProxyMesh.Proxy.Discovery;
 /// </summary>
 internal sealed partial class DiscoveryClient : BackgroundService
 {
-    private const int MaxAnswerBytes = 16 * 1024 * 1024;
-
     private readonly IConfiguration _root;
     private readonly IConfiguration _reverseProxy;
     private readonly IOptionsMonitor<DiscoveryOptions> _options;
@@ -72,7 +70,6 @@ internal sealed partial class DiscoveryClient : BackgroundService
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {
             Timeout = Timeout.InfiniteTimeSpan,
-            MaxResponseContentBufferSize = MaxAnswerBytes,
         };
     }
 
@@ -191,10 +188,18 @@ internal sealed partial class DiscoveryClient : BackgroundService
         var options = _options.CurrentValue;
         var stats = target.IsLocalService ? null : _stats; // Discovery stats are per cluster; the local service is none.
         stats?.Attempt(target.ClusterId);
-        var (answer, problem) = await FetchAsync(options, target, cancellationToken);
+        var (answer, problem, rejected) = await FetchAsync(options, target, cancellationToken);
         if (answer is null)
         {
-            stats?.Failure(target.ClusterId);
+            if (rejected)
+            {
+                stats?.Rejected(target.ClusterId);
+            }
+            else
+            {
+                stats?.Failure(target.ClusterId);
+            }
+
             if (failing is null)
             {
                 LogFailing(_logger, target.ClusterId, target.Service, problem, membership.Count);
@@ -231,31 +236,67 @@ internal sealed partial class DiscoveryClient : BackgroundService
         return null;
     }
 
-    private async Task<(SdsAnswer? Answer, string Problem)> FetchAsync(DiscoveryOptions options, DiscoveryTarget target, CancellationToken cancellationToken)
+    /// <returns>The answer; or null, why, and whether the answer was rejected for its size rather than failed.</returns>
+    private async Task<(SdsAnswer? Answer, string Problem, bool Rejected)> FetchAsync(DiscoveryOptions options, DiscoveryTarget target, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(options.RequestTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         var url = $"{options.Url!.TrimEnd('/')}/v1/registration/{Uri.EscapeDataString(target.Service)}";
         try
         {
-            using var response = await _http.GetAsync(url, linked.Token);
+            using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, linked.Token);
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                return (null, $"discovery answered {(int)response.StatusCode}");
+                return (null, $"discovery answered {(int)response.StatusCode}", false);
             }
 
-            var body = await response.Content.ReadAsByteArrayAsync(linked.Token);
-            var answer = SdsAnswer.Parse(body, target.Service, out var problem);
-            return (answer, problem);
+            var tooLarge = $"the answer is larger than MaxAnswerBytes ({options.MaxAnswerBytes})";
+            if (response.Content.Headers.ContentLength > options.MaxAnswerBytes)
+            {
+                return (null, tooLarge, true);
+            }
+
+            using var body = await ReadAtMostAsync(response.Content, options.MaxAnswerBytes, linked.Token);
+            if (body is null)
+            {
+                return (null, tooLarge, true);
+            }
+
+            var answer = SdsAnswer.Parse(body.GetBuffer().AsMemory(0, (int)body.Length), target.Service, options.MaxHosts, out var problem, out var overLimit);
+            return (answer, problem, overLimit);
         }
         catch (HttpRequestException e)
         {
-            return (null, $"discovery unreachable: {e.Message}");
+            return (null, $"discovery unreachable: {e.Message}", false);
+        }
+        catch (IOException e)
+        {
+            return (null, $"discovery broke off its answer: {e.Message}", false);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return (null, $"discovery did not answer within {options.RequestTimeout.TotalSeconds:0.###} s");
+            return (null, $"discovery did not answer within {options.RequestTimeout.TotalSeconds:0.###} s", false);
         }
+    }
+
+    /// <returns>The body, or null as soon as it grows past <paramref name="limit"/> bytes (the rest is never read).</returns>
+    private static async Task<MemoryStream?> ReadAtMostAsync(HttpContent content, int limit, CancellationToken cancellationToken)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        var body = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            if (body.Length + read > limit)
+            {
+                return null;
+            }
+
+            body.Write(buffer, 0, read);
+        }
+
+        return body;
     }
 
     /// <summary>The answer's hosts without those on addresses the cluster does not accept (counted, logged once a minute per reason).</summary>

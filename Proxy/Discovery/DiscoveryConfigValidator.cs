@@ -26,6 +26,16 @@ internal sealed class DiscoveryConfigValidator : IConfigurationValidator
 
         Positive(options.RefreshInterval, "RefreshInterval", problems);
         Positive(options.RequestTimeout, "RequestTimeout", problems);
+        if (options.MaxAnswerBytes < 1)
+        {
+            problems.Add($"{DiscoveryOptions.SectionName}:MaxAnswerBytes: must be at least 1");
+        }
+
+        if (options.MaxHosts < 1)
+        {
+            problems.Add($"{DiscoveryOptions.SectionName}:MaxHosts: must be at least 1");
+        }
+
         if (options.AbsentHostGrace < TimeSpan.Zero)
         {
             problems.Add($"{DiscoveryOptions.SectionName}:AbsentHostGrace: must not be negative");

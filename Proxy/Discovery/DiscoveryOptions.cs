@@ -18,4 +18,13 @@ public sealed class DiscoveryOptions
     /// How long a host that disappeared from discovery keeps receiving traffic while its active health checks pass.
     /// </summary>
     public TimeSpan AbsentHostGrace { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Largest answer read, in bytes; a larger one is rejected unread (counted as <c>update_rejected</c>) and the
+    /// last known hosts keep serving. Bounds the memory one poll can take.
+    /// </summary>
+    public int MaxAnswerBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Most host entries an answer may list; more reject the whole answer (as <see cref="MaxAnswerBytes"/>).</summary>
+    public int MaxHosts { get; set; } = 100_000;
 }

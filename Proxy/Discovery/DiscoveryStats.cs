@@ -7,7 +7,7 @@ namespace ProxyMesh.Proxy.Discovery;
 
 /// <summary>
 /// Per-cluster discovery stats (Envoy: <c>update_attempt</c>, <c>update_success</c>, <c>update_failure</c>,
-/// <c>update_empty</c>, <c>membership_total</c>, <c>membership_healthy</c>), and how stale each cluster's view is.
+/// <c>update_empty</c>, <c>update_rejected</c>, <c>membership_total</c>, <c>membership_healthy</c>), and how stale each cluster's view is.
 /// </summary>
 internal sealed class DiscoveryStats
 {
@@ -15,6 +15,7 @@ internal sealed class DiscoveryStats
     private readonly Counter _successes;
     private readonly Counter _failures;
     private readonly Counter _empty;
+    private readonly Counter _rejected;
     private readonly Counter _invalidHosts;
     private readonly Counter _rejectedHosts;
     private readonly Gauge _updateAge;
@@ -30,6 +31,7 @@ internal sealed class DiscoveryStats
         _successes = factory.CreateCounter("proxymesh_cluster_update_success_total", "Discovery polls that answered with hosts.", cluster);
         _failures = factory.CreateCounter("proxymesh_cluster_update_failure_total", "Discovery polls that failed (unreachable, error status, malformed answer); the last hosts kept serving.", cluster);
         _empty = factory.CreateCounter("proxymesh_cluster_update_empty_total", "Discovery polls that answered with no usable host; the last hosts kept serving.", cluster);
+        _rejected = factory.CreateCounter("proxymesh_cluster_update_rejected_total", "Discovery answers rejected whole for exceeding MaxAnswerBytes or MaxHosts; the last hosts kept serving.", cluster);
         _invalidHosts = factory.CreateCounter("proxymesh_cluster_update_invalid_host_total", "Host entries in discovery answers skipped as unreadable.", cluster);
         _rejectedHosts = factory.CreateCounter("proxymesh_cluster_update_rejected_host_total", "Host entries in discovery answers rejected for their address (loopback, link_local, multicast, unspecified).", "cluster", "reason");
         _updateAge = factory.CreateGauge("proxymesh_cluster_update_age_seconds", "Seconds since the last successful discovery update.", cluster);
@@ -58,6 +60,8 @@ internal sealed class DiscoveryStats
     public void Failure(string cluster) => _failures.WithLabels(cluster).Inc();
 
     public void Empty(string cluster) => _empty.WithLabels(cluster).Inc();
+
+    public void Rejected(string cluster) => _rejected.WithLabels(cluster).Inc();
 
     public void InvalidHosts(string cluster, int count)
     {

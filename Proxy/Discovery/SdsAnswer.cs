@@ -22,11 +22,17 @@ public sealed class SdsAnswer
     public int InvalidHosts { get; }
 
     /// <returns>The answer, or null with <paramref name="problem"/> saying why it is unusable.</returns>
-    public static SdsAnswer? Parse(ReadOnlySpan<byte> json, string service, out string problem)
+    public static SdsAnswer? Parse(ReadOnlySpan<byte> json, string service, out string problem) =>
+        Parse(json.ToArray(), service, int.MaxValue, out problem, out _);
+
+    /// <param name="maxHosts">More host entries than this make the answer unusable as a whole (<paramref name="overLimit"/>).</param>
+    /// <returns>The answer, or null with <paramref name="problem"/> saying why it is unusable.</returns>
+    public static SdsAnswer? Parse(ReadOnlyMemory<byte> json, string service, int maxHosts, out string problem, out bool overLimit)
     {
+        overLimit = false;
         try
         {
-            using var document = JsonDocument.Parse(json.ToArray());
+            using var document = JsonDocument.Parse(json);
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
@@ -47,7 +53,16 @@ public sealed class SdsAnswer
                 return null;
             }
 
-            var hosts = new List<DiscoveredHost>(hostsElement.GetArrayLength());
+            var count = hostsElement.GetArrayLength();
+            if (count > maxHosts)
+            {
+                // Refused before any host is built: a cluster that large would cost every request and every sweep.
+                overLimit = true;
+                problem = $"the answer lists {count} hosts, more than MaxHosts ({maxHosts})";
+                return null;
+            }
+
+            var hosts = new List<DiscoveredHost>(count);
             var invalid = 0;
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var element in hostsElement.EnumerateArray())

@@ -22,6 +22,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
         kestrel.Limits.RequestHeadersTimeout = mesh.Limits.RequestHeadersTimeout;
         kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(mesh.Limits.MinRequestBodyBytesPerSecond, mesh.Limits.MinRequestBodyGracePeriod);
         kestrel.Limits.Http2.MaxStreamsPerConnection = mesh.Limits.MaxConcurrentStreams;
+        kestrel.Limits.MinResponseDataRate = new MinDataRate(mesh.Limits.MinResponseBodyBytesPerSecond, mesh.Limits.MinResponseBodyGracePeriod);
         foreach (var (name, listener) in mesh.Listeners)
         {
             if (ListenerAddress.TryParse(listener.Url, out var tcp, out _, allowTcp: true) && tcp!.IsTcp)

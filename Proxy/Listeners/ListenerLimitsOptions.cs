@@ -20,4 +20,12 @@ public sealed class ListenerLimitsOptions
     /// Kestrel's default, 100, is also the value Envoy's edge guidance recommends (Envoy's own default is unbounded).
     /// </summary>
     public int MaxConcurrentStreams { get; set; } = 100;
+
+    /// <summary>
+    /// Slowest a client may take the response after <see cref="MinResponseBodyGracePeriod"/>: a client that stops
+    /// reading (gone without FIN or RST, or stuck) is cut off, which releases its upstream request.
+    /// </summary>
+    public double MinResponseBodyBytesPerSecond { get; set; } = 240;
+
+    public TimeSpan MinResponseBodyGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -47,6 +47,8 @@ public sealed class AttemptClassifierTests
         { ForwarderError.ResponseBodyDestination, Broken, 200, -1, false, None, AttemptOutcome.ResetAfterHeaders },
         { ForwarderError.ResponseBodyDestination, Broken, 200, -1, true, None, AttemptOutcome.ResetAfterHeaders }, // YARP's own abort of the client follows
         { ForwarderError.ResponseBodyClient, null, 200, -1, true, Route, AttemptOutcome.ClientCancelled },
+        { ForwarderError.ResponseBodyDestination, new TaskCanceledException(), 200, -1, false, None, AttemptOutcome.StreamIdleTimeout }, // activity timeout mid-body
+        { ForwarderError.RequestBodyDestination, new OperationCanceledException(), 0, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.RequestTimedOut, null, 0, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.ResponseBodyCanceled, null, 200, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.UpgradeActivityTimeout, null, 101, -1, false, None, AttemptOutcome.StreamIdleTimeout },

@@ -22,7 +22,7 @@ internal sealed class UpstreamAttempt(
     int maxRetries,
     ReplayableRequestBody? body,
     ClusterCircuitBreaker budget,
-    RetryStats.Series retryStats) : IHttpRequestLifetimeFeature, IUpstreamAttemptFeature
+    RetryStats.Series retryStats) : IHttpRequestLifetimeFeature, IHttpResetFeature, IUpstreamAttemptFeature
 {
     public RetryConditions Conditions { get; } = conditions;
 
@@ -87,8 +87,18 @@ internal sealed class UpstreamAttempt(
     /// <summary>The hosts tried, for the next attempt to avoid.</summary>
     public List<DestinationState>? Tried { get; set; }
 
-    /// <summary>The client went away (as opposed to a deadline cutting the attempt short).</summary>
-    public bool ClientGone => client.RequestAborted.IsCancellationRequested;
+    /// <summary>The client stream's reset (HTTP/2, HTTP/3), which YARP uses instead of <see cref="Abort"/> when there is one.</summary>
+    public IHttpResetFeature? ClientReset { get; init; }
+
+    /// <summary>The proxy reset the client's response itself (<see cref="Abort"/>, <see cref="Reset"/>); whether the client had gone before.</summary>
+    private bool _abortedByProxy;
+    private bool _clientGoneBeforeAbort;
+
+    /// <summary>
+    /// The client went away (as opposed to a deadline cutting the attempt short, or the proxy resetting the response
+    /// because the upstream broke off: that abort raises <c>RequestAborted</c> too, on the thread pool, later).
+    /// </summary>
+    public bool ClientGone => _abortedByProxy ? _clientGoneBeforeAbort : client.RequestAborted.IsCancellationRequested;
 
     /// <summary>The client's own lifetime.</summary>
     public CancellationToken ClientAborted => client.RequestAborted;
@@ -99,7 +109,23 @@ internal sealed class UpstreamAttempt(
         set => throw new NotSupportedException("An attempt's lifetime is set by the router.");
     }
 
-    public void Abort() => client.Abort();
+    public void Abort()
+    {
+        MarkAbortedByProxy();
+        client.Abort();
+    }
+
+    public void Reset(int errorCode)
+    {
+        MarkAbortedByProxy();
+        ClientReset!.Reset(errorCode);
+    }
+
+    private void MarkAbortedByProxy()
+    {
+        _clientGoneBeforeAbort = client.RequestAborted.IsCancellationRequested;
+        _abortedByProxy = true;
+    }
 
     /// <summary>Starts the next attempt: forgets the previous one's response and outcome.</summary>
     public void Begin()

@@ -78,8 +78,10 @@ internal sealed class UpstreamRouterMiddleware(
         using var routeDeadline = deadline is { } limit ? _deadlines.Start(limit, client.RequestAborted) : default;
         var route = routeDeadline.Deadline;
         var body = WrapBody(context, maxRetries, retry.MaxReplayBytes);
+        var reset = context.Features.Get<IHttpResetFeature>();
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, cluster.CircuitBreakers, cluster.RetryStats)
         {
+            ClientReset = reset,
             IsGrpc = isGrpc,
             GrpcDeadline = isGrpc && deadline is { } grpcDeadline ? time.GetTimestamp() + (long)(grpcDeadline.TotalSeconds * time.TimestampFrequency) : null,
             Context = context,
@@ -91,6 +93,10 @@ internal sealed class UpstreamRouterMiddleware(
             Stats = cluster.UpstreamStats.Route(proxy.Route.Config),
         };
         context.Features.Set<IHttpRequestLifetimeFeature>(attempt);
+        if (reset is not null)
+        {
+            context.Features.Set<IHttpResetFeature>(attempt);
+        }
         context.Features.Set(attempt);
         context.Features.Set<IUpstreamAttemptFeature>(attempt);
         try
@@ -127,6 +133,11 @@ internal sealed class UpstreamRouterMiddleware(
         {
             attempt.ReleaseRetryBudget();
             context.Features.Set(client);
+            if (reset is not null)
+            {
+                context.Features.Set(reset);
+            }
+
             context.Features.Set<UpstreamAttempt>(null);
             if (body is not null)
             {

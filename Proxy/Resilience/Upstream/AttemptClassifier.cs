@@ -55,7 +55,12 @@ internal static class AttemptClassifier
             case ForwarderError.ResponseBodyDestination:
             case ForwarderError.UpgradeRequestDestination:
             case ForwarderError.UpgradeResponseDestination:
-                return headers ? AttemptOutcome.ResetAfterHeaders : AttemptOutcome.Reset;
+                // YARP blames the upstream for an activity timeout that expires while a body is copied (its StreamCopier
+                // reports an input error): a cancelled copy is the stream idle timeout, not the upstream breaking off.
+                // The router's own timers cancel through the linked token, which YARP reports as a cancelled copy.
+                return IsCancellation(facts.Exception) ? AttemptOutcome.StreamIdleTimeout
+                    : headers ? AttemptOutcome.ResetAfterHeaders
+                    : AttemptOutcome.Reset;
             case ForwarderError.RequestBodyClient:
             case ForwarderError.ResponseBodyClient:
             case ForwarderError.UpgradeRequestClient:
@@ -147,6 +152,9 @@ internal static class AttemptClassifier
 
         return false;
     }
+
+    private static bool IsCancellation(Exception? exception) =>
+        exception is OperationCanceledException || exception?.InnerException is OperationCanceledException;
 
     /// <summary>
     /// REFUSED_STREAM (0x7): the upstream did not process the request. SocketsHttpHandler resends a refused request
