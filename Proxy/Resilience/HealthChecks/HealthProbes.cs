@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
+using ProxyMesh.Proxy.Tls;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
@@ -28,12 +29,13 @@ internal sealed class HealthProbes : IDisposable
     private const int MaxGrpcResponseBytes = 64 * 1024;
 
     private readonly TimeProvider _time;
-    private readonly ForwarderHttpClientFactory _clientFactory = new();
+    private readonly ProbeClientFactory _clientFactory;
     private readonly ConcurrentDictionary<string, (HttpClientConfig Config, HttpMessageInvoker Client)> _clients = new(StringComparer.OrdinalIgnoreCase);
 
-    public HealthProbes(TimeProvider time)
+    public HealthProbes(TimeProvider time, UpstreamTls tls)
     {
         _time = time;
+        _clientFactory = new ProbeClientFactory(tls);
     }
 
     public async Task<ProbeResult> ProbeAsync(HealthCheckPolicy policy, ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
@@ -115,9 +117,10 @@ internal sealed class HealthProbes : IDisposable
 
     /// <summary>
     /// A client built from the cluster's YARP <c>HttpClient</c> config exactly as YARP builds the cluster's own (TLS
-    /// protocols, DangerousAcceptAnyServerCertificate, web proxy, header encodings, HTTP/2 connections), so checks
-    /// reach hosts the way traffic does; but a client of its own, so checks neither count as traffic nor wait behind
-    /// the cluster's connection circuit breaker. Rebuilt when that config changes.
+    /// protocols, DangerousAcceptAnyServerCertificate, web proxy, header encodings, HTTP/2 connections) and verifying
+    /// and authenticating as the cluster's <c>Tls</c> policy says, so checks reach hosts the way traffic does; but a
+    /// client of its own, so checks neither count as traffic nor wait behind the cluster's connection circuit breaker.
+    /// Rebuilt when that config changes; the <c>Tls</c> policy is read at each handshake.
     /// </summary>
     private HttpMessageInvoker ClientFor(ClusterState cluster)
     {
@@ -274,6 +277,16 @@ internal sealed class HealthProbes : IDisposable
         foreach (var (_, (_, client)) in _clients)
         {
             client.Dispose();
+        }
+    }
+
+    /// <summary>YARP's client factory plus the cluster's <c>Tls</c> policy (CA, client certificate for mutual TLS).</summary>
+    private sealed class ProbeClientFactory(UpstreamTls tls) : ForwarderHttpClientFactory
+    {
+        protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+        {
+            base.ConfigureHandler(context, handler);
+            tls.ConfigureHttpHandler(context.ClusterId, handler);
         }
     }
 }
