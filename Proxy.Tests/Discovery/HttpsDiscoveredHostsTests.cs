@@ -1,12 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.Discovery;
@@ -24,21 +19,13 @@ public sealed class HttpsDiscoveredHostsTests : IAsyncLifetime, IDisposable
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrelHttpsConfiguration();
-        var certificate = TestCertificates.Load(_certificates.Issue("upstream", "orders", ["orders.mesh"]));
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
-        _upstream = builder.Build();
-        _upstream.Run(context =>
+        (_upstream, var port) = await TlsBackend.StartAsync(_certificates, app => app.Run(context =>
         {
             context.Response.Headers["x-backend-scheme"] = context.Request.Scheme;
             return context.Response.WriteAsync("secure orders");
-        });
-        await _upstream.StartAsync();
-        var address = new Uri(_upstream.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        }));
         _discovery = await ScriptedDiscovery.StartAsync();
-        _discovery.Answer = service => (200, ScriptedDiscovery.Hosts(service, $"http://127.0.0.1:{address.Port}"));
+        _discovery.Answer = service => (200, ScriptedDiscovery.Hosts(service, $"http://127.0.0.1:{port}"));
     }
 
     public async Task DisposeAsync()

@@ -1,12 +1,5 @@
-using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 using Yarp.ReverseProxy.Model;
 
@@ -25,19 +18,11 @@ public sealed class HealthCheckTlsTests : IAsyncLifetime, IDisposable
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrelHttpsConfiguration();
-        var certificate = TestCertificates.Load(_certificates.Issue("upstream", "orders", ["orders.mesh"]));
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
-        _upstream = builder.Build();
-        _upstream.MapGet("/health", () =>
+        (_upstream, var port) = await TlsBackend.StartAsync(_certificates, app => app.MapGet("/health", () =>
         {
             Interlocked.Increment(ref _checks);
             return "ok";
-        });
-        await _upstream.StartAsync();
-        var port = new Uri(_upstream.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        }));
         _address = new Uri($"https://127.0.0.1:{port}");
     }
 
