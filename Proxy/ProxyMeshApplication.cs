@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.Logging.Console;
 using ProxyMesh.Proxy.Admin;
 using ProxyMesh.Proxy.Clusters;
 using ProxyMesh.Proxy.Configuration;
@@ -90,8 +91,14 @@ public static class ProxyMeshApplication
     {
         try
         {
-            var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
+            // The slim builder loads only what a sidecar uses (docs/performance.md, Memory): no QUIC transport, IIS
+            // integration, host filtering, forwarded headers, hosting startups, debug or EventSource loggers.
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
             builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
+            builder.WebHost.UseKestrelHttpsConfiguration(); // TLS listeners (ServerTls)
+            builder.Services.AddRouting(); // regex and alpha constraints in route paths, as the full builder has them
+            // The slim builder forces the simple console formatter; a deployment's Logging:Console:FormatterName wins again.
+            builder.Services.Configure<ConsoleLoggerOptions>(builder.Configuration.GetSection("Logging:Console"));
             return builder;
         }
         catch (InvalidDataException e) when (e.InnerException is FormatException)

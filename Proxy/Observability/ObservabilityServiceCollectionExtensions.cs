@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Trace;
 using Prometheus;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Listeners;
@@ -73,7 +72,7 @@ public static class ObservabilityServiceCollectionExtensions
     /// </summary>
     public static IReverseProxyApplicationBuilder UseUpstreamSpans(this IReverseProxyApplicationBuilder proxy)
     {
-        if (proxy.ApplicationServices.GetService<TracerProvider>() is not null)
+        if (proxy.ApplicationServices.GetService<TraceExport>() is not null)
         {
             proxy.UseMiddleware<UpstreamSpanMiddleware>();
         }

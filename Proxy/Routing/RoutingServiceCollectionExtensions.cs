@@ -20,7 +20,18 @@ public static class RoutingServiceCollectionExtensions
         services.AddReverseProxy().LoadFromConfig(validatedConfiguration.GetSection(ReverseProxyConfigValidator.SectionName));
 
         // YARP protects session-affinity cookies; a sidecar keeps no key ring on disk, so keys live as long as the process.
-        services.AddSingleton<IDataProtectionProvider, EphemeralDataProtectionProvider>();
+        services.AddSingleton<IDataProtectionProvider, DeferredDataProtectionProvider>();
+        // YARP's AddDataProtection also starts a service that reads the on-disk key ring at start-up (loading
+        // System.Private.Xml, ~3 MB mapped); the provider above never uses that key ring.
+        for (var i = services.Count - 1; i >= 0; i--)
+        {
+            if (services[i].ServiceType == typeof(IHostedService)
+                && services[i].ImplementationType?.FullName == "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService")
+            {
+                services.RemoveAt(i);
+            }
+        }
+
         services.AddSingleton<IConfigurationValidator, ReverseProxyConfigValidator>();
         services.AddSingleton<IConfigurationValidator, RouteBodyLimitValidator>();
         services.AddSingleton<IConfigChangeListener, ConfigApplyListener>();

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -27,6 +28,15 @@ internal static class TracingServiceCollectionExtensions
         }
 
         var serviceName = validatedConfiguration[$"{ProxyMeshOptions.SectionName}:ServiceName"] ?? new ProxyMeshOptions().ServiceName;
+        AddOtlpExport(services, tracing, endpoint, serviceName);
+        return services;
+    }
+
+    /// <summary>Its own method so that OpenTelemetry's assemblies load only when tracing is on (docs/performance.md, Memory).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AddOtlpExport(IServiceCollection services, TracingOptions tracing, Uri endpoint, string serviceName)
+    {
+        services.AddSingleton<TraceExport>();
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(serviceName))
             .WithTracing(builder => builder
@@ -39,6 +49,5 @@ internal static class TracingServiceCollectionExtensions
                     exporter.Protocol = tracing.Protocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
                     exporter.BatchExportProcessorOptions.ScheduledDelayMilliseconds = (int)tracing.ExportInterval.TotalMilliseconds;
                 }));
-        return services;
     }
 }
