@@ -92,7 +92,7 @@ public static class ProxyMeshApplication
         try
         {
             // The slim builder loads only what a sidecar uses (docs/performance.md, Memory): no QUIC transport, IIS
-            // integration, host filtering, forwarded headers, hosting startups, debug or EventSource loggers.
+            // integration, forwarded-headers switch, hosting startups, debug or EventSource loggers.
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
             builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
             builder.WebHost.UseKestrelHttpsConfiguration(); // TLS listeners (ServerTls)
