@@ -10,7 +10,8 @@ namespace ProxyMesh.Proxy.Tests.Hardening;
 /// Hostile gRPC where the proxy reads gRPC frames itself (gRPC-Web, the HTTP/1.1 bridge), sent with curl: a length
 /// prefix over <c>ProxyMesh:Grpc:MaxMessageBytes</c>, the compressed flag without <c>grpc-encoding</c>, a body that ends
 /// inside a message, an upstream answer over the limit; and invalid <c>grpc-timeout</c> values from python3-h2. Each is
-/// answered with a gRPC status and counted; the upstream never gets the bad frame; other calls are served.
+/// answered with a gRPC status and counted (the gRPC stats record the status the caller got); the upstream never gets
+/// the bad frame; other calls are served.
 /// </summary>
 public sealed class HostileGrpcTests : IAsyncLifetime
 {
@@ -58,6 +59,8 @@ public sealed class HostileGrpcTests : IAsyncLifetime
     {
         var labels = $"cluster=\"echo-web\",direction=\"request\",reason=\"{reason}\"";
         var before = await MetricsScrape.ValueAsync(_proxy, "proxymesh_grpc_invalid_frame_total", labels);
+        var callLabels = CallLabels("echo-web", "Unary", status);
+        var callsBefore = await MetricsScrape.ValueAsync(_proxy, "proxymesh_grpc_rq_total", callLabels);
 
         var (headers, answer) = await CurlAsync("application/grpc-web", body, call, host: "web.test");
 
@@ -66,6 +69,7 @@ public sealed class HostileGrpcTests : IAsyncLifetime
         Assert.Empty(messages);
         Assert.Equal(status, trailers["grpc-status"]);
         await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_invalid_frame_total", labels, before + 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_rq_total", callLabels, callsBefore + 1);
         await AGoodCallIsServedAsync();
     }
 
@@ -75,6 +79,8 @@ public sealed class HostileGrpcTests : IAsyncLifetime
     {
         var labels = $"cluster=\"echo-bridge\",direction=\"request\",reason=\"{reason}\"";
         var before = await MetricsScrape.ValueAsync(_proxy, "proxymesh_grpc_invalid_frame_total", labels);
+        var callLabels = CallLabels("echo-bridge", "Unary", status);
+        var callsBefore = await MetricsScrape.ValueAsync(_proxy, "proxymesh_grpc_rq_total", callLabels);
 
         var (headers, answer) = await CurlAsync("application/grpc", body, call, host: "bridge.test");
 
@@ -82,6 +88,7 @@ public sealed class HostileGrpcTests : IAsyncLifetime
         Assert.Contains($"grpc-status: {status}", headers);
         Assert.Empty(answer);
         await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_invalid_frame_total", labels, before + 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_rq_total", callLabels, callsBefore + 1);
         await AGoodCallIsServedAsync();
     }
 
@@ -100,6 +107,8 @@ public sealed class HostileGrpcTests : IAsyncLifetime
     {
         var labels = "cluster=\"echo-bridge\",direction=\"response\",reason=\"too_large\"";
         var before = await MetricsScrape.ValueAsync(_proxy, "proxymesh_grpc_invalid_frame_total", labels);
+        var callLabels = CallLabels("echo-bridge", "ServerStream", "8");
+        var callsBefore = await MetricsScrape.ValueAsync(_proxy, "proxymesh_grpc_rq_total", callLabels);
         var request = new EchoRequest { Message = new string('r', 400 * 1024), Count = 3 };
 
         var (headers, answer) = await CurlAsync(
@@ -108,6 +117,7 @@ public sealed class HostileGrpcTests : IAsyncLifetime
         Assert.True(headers[0].StartsWith("HTTP/1.1 503", StringComparison.Ordinal) && headers.Contains("grpc-status: 8"), string.Join("\n", headers));
         Assert.Empty(answer);
         await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_invalid_frame_total", labels, before + 1);
+        await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_rq_total", callLabels, callsBefore + 1);
         await AGoodCallIsServedAsync();
     }
 
@@ -134,6 +144,10 @@ public sealed class HostileGrpcTests : IAsyncLifetime
         Assert.Equal("0", answers[^1].Trailers?.FirstOrDefault(pair => pair.Key == "grpc-status").Value);
         await MetricsScrape.AssertEventuallyAsync(_proxy, "proxymesh_grpc_rq_total", labels, before + invalid.Length);
     }
+
+    /// <summary>The gRPC stats series of a call answered <paramref name="status"/>: the status the caller got.</summary>
+    private static string CallLabels(string cluster, string method, string status) =>
+        $"cluster=\"{cluster}\",grpc_service=\"proxymesh.test.Echo\",grpc_method=\"{method}\",grpc_status=\"{status}\"";
 
     private async Task AGoodCallIsServedAsync()
     {

@@ -1,24 +1,18 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 
 namespace ProxyMesh.Proxy.Tests.Infrastructure;
 
 /// <summary>
 /// CongoDB, a MongoDB wire-protocol server in JavaScript (npm <c>@push.rocks/smartmongo</c>), on a free 127.0.0.1
-/// port: installed once with npm into <c>$PROXYMESH_PEERS/congodb</c> (default <c>~/.cache/proxymesh-peers/congodb</c>)
-/// together with the Node <c>mongodb</c> 6.x driver, started as a child process, killed on dispose. Needs node and npm.
+/// port: installed once with npm into <c>$PROXYMESH_PEERS/congodb</c> (<see cref="NodePeer"/>) together with the Node
+/// <c>mongodb</c> 6.x driver, started as a child process, killed on dispose. Needs node and npm.
 /// Known limit: <c>_id</c> must be an ObjectId. Use it as a class fixture (give each test its own collection).
 /// </summary>
 public sealed class CongoDb : IAsyncLifetime, IAsyncDisposable
 {
     private const string SmartMongoVersion = "2.2.0";
     private const string NodeDriverVersion = "6";
-    private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
-    private static readonly SemaphoreSlim Installing = new(1, 1);
 
     // smartmongo 2.2.0's own dependency list names versions the registry lacks: the ones it uses are installed
     // first, then its package is unpacked next to them.
@@ -35,8 +29,7 @@ public sealed class CongoDb : IAsyncLifetime, IAsyncDisposable
         console.log('congodb listening');
         """;
 
-    private readonly StringBuilder _output = new();
-    private Process? _process;
+    private NodeProcess? _process;
 
     public int Port { get; private set; }
 
@@ -50,19 +43,33 @@ public sealed class CongoDb : IAsyncLifetime, IAsyncDisposable
 
     public async Task InitializeAsync()
     {
-        InstallDirectory = await InstallAsync();
+        InstallDirectory = await NodePeer.InstallAsync("congodb", IsInstalled, InstallAsync);
         await File.WriteAllTextAsync(Path.Combine(InstallDirectory, "server.mjs"), ServerScript);
         for (var attempt = 1; ; attempt++)
         {
             Port = ProxyProcess.FreePort();
-            if (await TryLaunchAsync())
+            _process = NodeProcess.Start(InstallDirectory, ["server.mjs"], [new("PORT", Port.ToString(CultureInfo.InvariantCulture))]);
+            bool accepts;
+            try
+            {
+                accepts = await _process.AcceptsAsync(Port, StartTimeout);
+            }
+            catch (InvalidOperationException)
+            {
+                await DisposeAsync();
+                throw;
+            }
+
+            if (accepts)
             {
                 return;
             }
 
+            var output = _process.Output;
+            await DisposeAsync();
             if (attempt == 3)
             {
-                throw new InvalidOperationException($"congodb exited at start three times; last output: {Output}");
+                throw new InvalidOperationException($"congodb exited at start three times; last output: {output}");
             }
         }
     }
@@ -77,33 +84,8 @@ public sealed class CongoDb : IAsyncLifetime, IAsyncDisposable
         await File.WriteAllTextAsync(path, script);
         try
         {
-            var start = new ProcessStartInfo("node", [path])
-            {
-                WorkingDirectory = InstallDirectory,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var (key, value) in environment)
-            {
-                start.Environment[key] = value;
-            }
-
-            using var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var cancel = new CancellationTokenSource(timeout);
-            try
-            {
-                await process.WaitForExitAsync(cancel.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"node script did not finish within {timeout.TotalSeconds} s: {await stdout}{await stderr}");
-            }
-
-            return (process.ExitCode, await stdout + await stderr);
+            var run = await NodePeer.RunAsync("node", InstallDirectory, timeout, [path], environment);
+            return (run.ExitCode, run.Output);
         }
         finally
         {
@@ -113,166 +95,33 @@ public sealed class CongoDb : IAsyncLifetime, IAsyncDisposable
 
     public async Task DisposeAsync()
     {
-        if (_process is null)
+        if (_process is not null)
         {
-            return;
+            await _process.DisposeAsync();
+            _process = null;
         }
-
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-        _process = null;
     }
 
     ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
-    private async Task<bool> TryLaunchAsync()
+    private static async Task InstallAsync(string directory)
     {
-        var start = new ProcessStartInfo("node", ["server.mjs"])
+        var manifest = Path.Combine(directory, "package.json");
+        if (!File.Exists(manifest))
         {
-            WorkingDirectory = InstallDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["PORT"] = Port.ToString(CultureInfo.InvariantCulture);
-        var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-        process.OutputDataReceived += (_, line) => Append(line.Data);
-        process.ErrorDataReceived += (_, line) => Append(line.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _process = process;
-
-        var deadline = DateTime.UtcNow + StartTimeout;
-        while (!await AcceptsAsync(Port))
-        {
-            if (process.HasExited)
-            {
-                await DisposeAsync();
-                return false;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                await DisposeAsync();
-                throw new InvalidOperationException($"congodb did not accept connections on port {Port} within {StartTimeout.TotalSeconds} s: {Output}");
-            }
-
-            await Task.Delay(25);
+            await File.WriteAllTextAsync(manifest, """{ "name": "congodb-peer", "private": true, "type": "module" }""");
         }
 
-        return true;
-    }
-
-    private string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
-
-    private void Append(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-        }
-    }
-
-    private static async Task<bool> AcceptsAsync(int port)
-    {
-        using var client = new TcpClient();
-        try
-        {
-            await client.ConnectAsync(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>Installs CongoDB and the Node driver once (per machine: later runs find them in the cache folder).</summary>
-    private static async Task<string> InstallAsync()
-    {
-        var peers = Environment.GetEnvironmentVariable("PROXYMESH_PEERS");
-        var root = string.IsNullOrEmpty(peers)
-            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "proxymesh-peers")
-            : peers;
-        var directory = Path.Combine(root, "congodb");
-        await Installing.WaitAsync();
-        try
-        {
-            if (IsInstalled(directory))
-            {
-                return directory;
-            }
-
-            Directory.CreateDirectory(directory);
-            var manifest = Path.Combine(directory, "package.json");
-            if (!File.Exists(manifest))
-            {
-                await File.WriteAllTextAsync(manifest, """{ "name": "congodb-peer", "private": true, "type": "module" }""");
-            }
-
-            await NpmAsync(directory, ["install", "--no-audit", "--no-fund", .. Dependencies]);
-            var packed = (await NpmAsync(directory, ["pack", "--silent", $"@push.rocks/smartmongo@{SmartMongoVersion}"])).Trim();
-            var target = Path.Combine(directory, "node_modules", "@push.rocks", "smartmongo");
-            Directory.CreateDirectory(target);
-            await RunAsync("tar", directory, ["xzf", packed, "-C", target, "--strip-components=1"]);
-            File.Delete(Path.Combine(directory, packed));
-            if (!IsInstalled(directory))
-            {
-                throw new InvalidOperationException($"CongoDB is not complete in {directory} after installing it");
-            }
-
-            return directory;
-        }
-        finally
-        {
-            Installing.Release();
-        }
-    }
-
-    private static Task<string> NpmAsync(string directory, string[] arguments) => RunAsync("npm", directory, arguments);
-
-    private static async Task<string> RunAsync(string program, string directory, string[] arguments)
-    {
-        var start = new ProcessStartInfo(program, arguments)
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(InstallTimeout);
-        await process.WaitForExitAsync(timeout.Token);
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{program} {string.Join(' ', arguments)} failed in {directory}: {await stdout}{await stderr}");
-        }
-
-        return await stdout;
+        await NodePeer.NpmInstallAsync(directory, Dependencies);
+        var packed = (await NodePeer.RunCheckedAsync("npm", directory, TimeSpan.FromMinutes(5), ["pack", "--silent", $"@push.rocks/smartmongo@{SmartMongoVersion}"])).Trim();
+        var target = Path.Combine(directory, "node_modules", "@push.rocks", "smartmongo");
+        Directory.CreateDirectory(target);
+        await NodePeer.RunCheckedAsync("tar", directory, TimeSpan.FromMinutes(1), ["xzf", packed, "-C", target, "--strip-components=1"]);
+        File.Delete(Path.Combine(directory, packed));
     }
 
     private static bool IsInstalled(string directory) =>
         File.Exists(Path.Combine(directory, "node_modules", "@push.rocks", "smartmongo", "dist_ts", "congodb", "index.js"))
-        && File.Exists(Path.Combine(directory, "node_modules", "@push.rocks", "smartmongo", "package.json"))
-        && File.ReadAllText(Path.Combine(directory, "node_modules", "@push.rocks", "smartmongo", "package.json")).Contains($"\"version\": \"{SmartMongoVersion}\"", StringComparison.Ordinal)
-        && File.Exists(Path.Combine(directory, "node_modules", "mongodb", "package.json"));
+        && NodePeer.HasPackage(directory, $"@push.rocks/smartmongo@{SmartMongoVersion}")
+        && NodePeer.HasPackage(directory, "mongodb");
 }

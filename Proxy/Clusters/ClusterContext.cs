@@ -48,12 +48,11 @@ public sealed class ClusterContext
     private readonly OutlierDetector _outlierDetector;
     private readonly IHostPicker? _picker;
     private readonly bool _excludesByFeature;
-    private readonly HealthCheckStats _healthStats;
-    private readonly UpstreamConnectionStats _connectionStats;
     private readonly PerRouteCache<LocalRateLimits.Bucket?> _rateLimits;
-    private OutlierDetector.ClusterMonitor? _outlierMonitor;
-    private Counter.Child? _panics;
-    private UpstreamConnectionStats.ClusterSeries? _connectionSeries;
+
+    /// <summary>Null when outlier detection is off for the cluster.</summary>
+    private readonly OutlierDetector.ClusterMonitor? _outlierMonitor;
+    private readonly Counter.Child _panics;
 
     internal ClusterContext(ClusterState cluster, ClusterModel model, Version version, ClusterServices services)
     {
@@ -77,10 +76,14 @@ public sealed class ClusterContext
         _excludesByFeature = _picker is not null && model.Config.SessionAffinity?.Enabled != true;
         _outlierDetector = services.OutlierDetector;
         Health = services.Traffic.For(id);
-        _healthStats = services.HealthStats;
+
+        // Every series of the cluster is resolved here, so the stats of a configured cluster are exported at 0 from the
+        // first scrape (ClusterContexts builds a context for each before it), as Envoy exports its cluster stats.
+        _outlierMonitor = OutlierDetection.Enabled ? services.OutlierDetector.MonitorFor(id) : null;
+        _panics = services.HealthStats.Panics(id);
         UpstreamStats = services.UpstreamStats.For(id);
         RetryStats = services.RetryStats.For(id);
-        _connectionStats = services.ConnectionStats;
+        ConnectionStats = services.ConnectionStats.For(id);
         var rateLimits = services.RateLimits;
         var rateLimit = RateLimit;
         _rateLimits = new PerRouteCache<LocalRateLimits.Bucket?>(route => rateLimits.For(route, id, rateLimit));
@@ -126,7 +129,7 @@ public sealed class ClusterContext
     public RetryStats.Series RetryStats { get; }
 
     /// <summary>Upstream connection series (<c>proxymesh_upstream_cx_*</c>), for listeners that open their own connections.</summary>
-    public UpstreamConnectionStats.ClusterSeries ConnectionStats => _connectionSeries ??= _connectionStats.For(ClusterId);
+    public UpstreamConnectionStats.ClusterSeries ConnectionStats { get; }
 
     internal Version ResolvedFor { get; }
 
@@ -169,8 +172,7 @@ public sealed class ClusterContext
         Health.Seen();
         if (Health.InPanic)
         {
-            // Resolved on the first panic only: a series that never counted is not exported.
-            (_panics ??= _healthStats.For(ClusterId).Panics).Inc();
+            _panics.Inc();
         }
     }
 
@@ -199,13 +201,12 @@ public sealed class ClusterContext
     /// <summary>Tells outlier detection how an attempt on <paramref name="host"/> went.</summary>
     public void RecordOutcome(DestinationState host, UpstreamOutcome outcome)
     {
-        if (outcome == UpstreamOutcome.Ignored || !OutlierDetection.Enabled)
+        if (outcome == UpstreamOutcome.Ignored || _outlierMonitor is null)
         {
             return;
         }
 
-        var monitor = _outlierMonitor ??= _outlierDetector.MonitorFor(ClusterId);
-        _outlierDetector.Record(monitor, OutlierDetection, Cluster, host, outcome);
+        _outlierDetector.Record(_outlierMonitor, OutlierDetection, Cluster, host, outcome);
     }
 
     /// <summary>

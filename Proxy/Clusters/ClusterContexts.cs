@@ -7,6 +7,7 @@ using ProxyMesh.Proxy.Resilience.CircuitBreakers;
 using ProxyMesh.Proxy.Resilience.HealthChecks;
 using ProxyMesh.Proxy.Resilience.OutlierDetection;
 using ProxyMesh.Proxy.Resilience.RateLimiting;
+using Prometheus;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
@@ -32,11 +33,20 @@ public sealed class ClusterContexts
 
     /// <param name="services">Resolves YARP's proxy state and load-balancing policies on first use: YARP's own services
     /// depend on what the contexts hold.</param>
-    public ClusterContexts(ClusterConfigGeneration generation, ClusterPolicies policies, IServiceProvider services)
+    /// <param name="registry">Before each scrape every cluster YARP serves gets its current context, which resolves the
+    /// cluster's series: they are exported (at 0) from the start, not from the cluster's first request.</param>
+    public ClusterContexts(ClusterConfigGeneration generation, ClusterPolicies policies, IServiceProvider services, CollectorRegistry registry)
     {
         _generation = generation;
         _policies = policies;
         _services = services;
+        registry.AddBeforeCollectCallback(() =>
+        {
+            foreach (var cluster in ProxyState.GetClusters())
+            {
+                For(cluster);
+            }
+        });
     }
 
     /// <summary>Contexts built so far: once per cluster and configuration version.</summary>
@@ -73,8 +83,7 @@ public sealed class ClusterContexts
     /// <returns>false when YARP has no such cluster.</returns>
     public bool TryGet(string clusterId, [NotNullWhen(true)] out ClusterContext? context)
     {
-        var proxyState = _proxyState ??= _services.GetRequiredService<IProxyStateLookup>();
-        if (proxyState.TryGetCluster(clusterId, out var cluster))
+        if (ProxyState.TryGetCluster(clusterId, out var cluster))
         {
             context = For(cluster);
             return true;
@@ -83,6 +92,8 @@ public sealed class ClusterContexts
         context = null;
         return false;
     }
+
+    private IProxyStateLookup ProxyState => _proxyState ??= _services.GetRequiredService<IProxyStateLookup>();
 
     private ClusterServices Services => _resolved ??= new ClusterServices(_services, _policies);
 

@@ -4,7 +4,7 @@ using Yarp.ReverseProxy.Configuration;
 
 namespace ProxyMesh.Proxy.Discovery;
 
-/// <summary>One host as the discovery service reports it.</summary>
+/// <summary>One host as the discovery service reports it; its <see cref="Id"/> is formatted once, when it is built.</summary>
 public sealed record DiscoveredHost(
     IPAddress Address,
     int Port,
@@ -15,8 +15,32 @@ public sealed record DiscoveredHost(
     int? Weight = null,
     string? Revision = null)
 {
-    /// <summary>The destination id: <c>ip:port</c>, stable across polls.</summary>
-    public string Id => new IPEndPoint(Address, Port).ToString();
+    /// <summary>
+    /// The destination id: <c>ip:port</c>, stable across polls. Read several times per host and poll (duplicate check,
+    /// membership, destination address), so it is kept rather than formatted on each read; a copy with another address
+    /// or port (<c>with</c>) formats its own.
+    /// </summary>
+    public string Id { get; private init; } = Format(Address, Port);
+
+    public IPAddress Address
+    {
+        get;
+        init
+        {
+            field = value;
+            Id = Format(value, Port);
+        }
+    } = Address;
+
+    public int Port
+    {
+        get;
+        init
+        {
+            field = value;
+            Id = Format(Address, value);
+        }
+    } = Port;
 
     public DestinationConfig ToDestination(string scheme)
     {
@@ -33,6 +57,8 @@ public sealed record DiscoveredHost(
 
         return new DestinationConfig { Address = $"{scheme}://{Id}", Metadata = metadata };
     }
+
+    private static string Format(IPAddress address, int port) => new IPEndPoint(address, port).ToString();
 
     private static void Add(Dictionary<string, string> metadata, string key, string? value)
     {

@@ -1,25 +1,17 @@
+using ProxyMesh.Proxy.Utilities;
+
 namespace ProxyMesh.Proxy.Routing;
 
 /// <summary>
 /// A request body that fails, as Kestrel's own limit does (<see cref="BadHttpRequestException"/> with 413), once more
 /// than <c>limit</c> bytes have been read from it; the bytes past the limit are never handed on.
 /// </summary>
-internal sealed class LimitedRequestBody(Stream inner, long limit) : Stream
+internal sealed class LimitedRequestBody(Stream inner, long limit) : ReadOnlyStream
 {
     private long _read;
 
     /// <summary>True once the body grew past the limit.</summary>
     public bool Exceeded { get; private set; }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
 
@@ -27,19 +19,6 @@ internal sealed class LimitedRequestBody(Stream inner, long limit) : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
         Count(await inner.ReadAsync(buffer, cancellationToken));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private int Count(int read)
     {

@@ -1,17 +1,15 @@
-using System.Diagnostics;
-using System.Text;
+using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.Grpc.Transcoding;
 
 /// <summary>
 /// The Library service in Node (@grpc/grpc-js with @grpc/proto-loader reading the same transcoding.proto): a gRPC
-/// upstream that is not .NET. Installed once with npm into <c>$PROXYMESH_PEERS/grpc-js-transcoding</c> (default
-/// <c>~/.cache/proxymesh-peers</c>), started as a child process on a port it picks and prints, killed on dispose.
+/// upstream that is not .NET. Installed once with npm into <c>$PROXYMESH_PEERS/grpc-js-transcoding</c>
+/// (<see cref="NodePeer"/>), started as a child process on a port it picks and prints, killed on dispose.
 /// </summary>
 public sealed class NodeLibraryServer : IAsyncLifetime
 {
     private static readonly string[] Packages = ["@grpc/grpc-js@1.14.7", "@grpc/proto-loader@0.8.1"];
-    private static readonly SemaphoreSlim Installing = new(1, 1);
 
     private const string Script = """
         const grpc = require('@grpc/grpc-js');
@@ -40,110 +38,26 @@ public sealed class NodeLibraryServer : IAsyncLifetime
         });
         """;
 
-    private readonly StringBuilder _output = new();
-    private Process? _process;
+    private NodeProcess? _process;
 
     public string Address { get; private set; } = string.Empty;
 
     public async Task InitializeAsync()
     {
-        var directory = await InstallAsync();
+        var directory = await NodePeer.InstallPackagesAsync("grpc-js-transcoding", Packages);
         var script = Path.Combine(directory, "library-server.js");
         await File.WriteAllTextAsync(script, Script);
-        var start = new ProcessStartInfo("node") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(script);
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Protos"));
-        _process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-        var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _process.OutputDataReceived += (_, line) =>
-        {
-            Append(line.Data);
-            if (line.Data?.StartsWith("listening ", StringComparison.Ordinal) == true)
-            {
-                listening.TrySetResult(line.Data["listening ".Length..]);
-            }
-        };
-        _process.ErrorDataReceived += (_, line) => Append(line.Data);
-        _process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException($"the node gRPC server exited: {Output}"));
-        _process.EnableRaisingEvents = true;
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var port = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        Address = $"http://127.0.0.1:{port}";
+        _process = NodeProcess.Start(
+            directory, [script, Path.Combine(AppContext.BaseDirectory, "Protos")], announces: line => line.StartsWith("listening ", StringComparison.Ordinal));
+        var listening = await _process.AnnouncedAsync(TimeSpan.FromSeconds(60));
+        Address = $"http://127.0.0.1:{listening["listening ".Length..]}";
     }
 
     public async Task DisposeAsync()
     {
-        if (_process is { HasExited: false })
+        if (_process is not null)
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
-        _process?.Dispose();
-    }
-
-    private string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
-
-    private void Append(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-        }
-    }
-
-    private static async Task<string> InstallAsync()
-    {
-        var peers = Environment.GetEnvironmentVariable("PROXYMESH_PEERS");
-        var root = string.IsNullOrEmpty(peers)
-            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "proxymesh-peers")
-            : peers;
-        var directory = Path.Combine(root, "grpc-js-transcoding");
-        await Installing.WaitAsync();
-        try
-        {
-            if (File.Exists(Path.Combine(directory, "node_modules", "@grpc", "proto-loader", "package.json"))
-                && File.Exists(Path.Combine(directory, "node_modules", "@grpc", "grpc-js", "package.json")))
-            {
-                return directory;
-            }
-
-            Directory.CreateDirectory(directory);
-            await File.WriteAllTextAsync(Path.Combine(directory, "package.json"), """{ "name": "grpc-js-transcoding-peer", "private": true }""");
-            var npm = new ProcessStartInfo("npm") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in new[] { "install", "--no-audit", "--no-fund" }.Concat(Packages))
-            {
-                npm.ArgumentList.Add(argument);
-            }
-
-            using var process = Process.Start(npm) ?? throw new InvalidOperationException("npm did not start");
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-            await process.WaitForExitAsync(timeout.Token);
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"npm install {string.Join(' ', Packages)} failed in {directory}: {await stdout}{await stderr}");
-            }
-
-            return directory;
-        }
-        finally
-        {
-            Installing.Release();
+            await _process.DisposeAsync();
         }
     }
 }

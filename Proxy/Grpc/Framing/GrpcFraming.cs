@@ -14,7 +14,6 @@ namespace ProxyMesh.Proxy.Grpc.Framing;
 internal sealed partial class GrpcFraming
 {
     private const string EncodingHeader = "grpc-encoding";
-    private const int ResourceExhausted = 8;
 
     private readonly int _maxMessageBytes;
     private readonly Counter _invalid;
@@ -58,7 +57,7 @@ internal sealed partial class GrpcFraming
             LogRefused(_logger, direction, cluster, message);
         }
 
-        return problem == GrpcFramingProblem.TooLarge ? ResourceExhausted : GrpcProtocol.Internal;
+        return GrpcFramingException.StatusOf(problem);
     }
 
     private static bool IsCompressionNegotiated(StringValues encoding) =>

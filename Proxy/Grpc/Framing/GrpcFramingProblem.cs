@@ -17,4 +17,10 @@ internal enum GrpcFramingProblem
 internal sealed class GrpcFramingException(GrpcFramingProblem problem, string message) : IOException(message)
 {
     public GrpcFramingProblem Problem { get; } = problem;
+
+    /// <summary>The gRPC status the call is answered with.</summary>
+    public int Status => StatusOf(Problem);
+
+    public static int StatusOf(GrpcFramingProblem problem) =>
+        problem == GrpcFramingProblem.TooLarge ? GrpcProtocol.ResourceExhausted : GrpcProtocol.Internal;
 }

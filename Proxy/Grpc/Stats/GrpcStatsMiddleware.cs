@@ -1,12 +1,15 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
+using ProxyMesh.Proxy.Grpc.Bridge;
+using ProxyMesh.Proxy.Grpc.Framing;
 
 namespace ProxyMesh.Proxy.Grpc.Stats;
 
 /// <summary>
 /// Records every gRPC call the proxy forwards (content type <c>application/grpc*</c>, as it leaves the bridges) in
 /// <see cref="GrpcStats"/>: its status from the trailers or a trailers-only answer's headers (or, when the upstream
-/// sent none, mapped from the HTTP status as Envoy does), its messages both ways, and its time.
+/// sent none, mapped from the HTTP status as Envoy does), its messages both ways, and its time. A call the proxy refused
+/// for its framing is recorded with the status the caller is answered with.
 /// </summary>
 internal sealed class GrpcStatsMiddleware(RequestDelegate next, GrpcStats stats)
 {
@@ -40,12 +43,24 @@ internal sealed class GrpcStatsMiddleware(RequestDelegate next, GrpcStats stats)
         {
             request.Body = originalBody;
             context.Features.Set(bodyFeature);
-            series.Record(StatusOf(context), requestBody.Messages, responseBody.Messages, Stopwatch.GetElapsedTime(start).TotalSeconds);
+            series.Record(StatusOf(context, originalBody, bodyFeature), requestBody.Messages, responseBody.Messages, Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
     }
 
-    private static int StatusOf(HttpContext context)
+    private static int StatusOf(HttpContext context, Stream requestBody, IHttpResponseBodyFeature responseBody)
     {
+        // The step that read the frames (gRPC-Web, the HTTP/1.1 bridge) answers a refused call with its own status once
+        // this step is done, whatever YARP made of the aborted forward.
+        if (responseBody is BufferedGrpcResponse { Overflowed: true })
+        {
+            return GrpcProtocol.ResourceExhausted;
+        }
+
+        if (requestBody is GrpcFrameCheckingStream { Failure: { } failure })
+        {
+            return failure.Status;
+        }
+
         if (context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers
             && GrpcProtocol.TryReadStatus(trailers[GrpcProtocol.StatusHeader], out var status))
         {

@@ -25,7 +25,11 @@ public sealed class HealthCheckStats
         _panics = factory.CreateCounter("proxymesh_lb_healthy_panic_total", "Load-balancing picks made in panic mode: fewer hosts than the panic threshold were healthy, so all were used.", "cluster");
     }
 
+    /// <summary>The health check series of a cluster that is health-checked (Envoy has them only for such clusters).</summary>
     public Series For(string cluster) => _series.GetOrAdd(cluster, static (name, stats) => new Series(stats, name), this);
+
+    /// <summary><c>lb_healthy_panic</c> of any cluster, for its cluster context to keep.</summary>
+    public Counter.Child Panics(string cluster) => _panics.WithLabels(cluster);
 
     /// <summary>The series of one cluster.</summary>
     public sealed class Series
@@ -35,7 +39,6 @@ public sealed class HealthCheckStats
             Attempts = stats._attempts.WithLabels(cluster);
             Successes = stats._successes.WithLabels(cluster);
             Failures = stats._failures.WithLabels(cluster);
-            Panics = stats._panics.WithLabels(cluster);
         }
 
         public Counter.Child Attempts { get; }
@@ -43,7 +46,5 @@ public sealed class HealthCheckStats
         public Counter.Child Successes { get; }
 
         public Counter.Child Failures { get; }
-
-        public Counter.Child Panics { get; }
     }
 }
