@@ -264,8 +264,12 @@ public sealed class TcpProxyTests
         Assert.Equal("b", Encoding.ASCII.GetString(await ReadExactlyAsync(open, 1)));
         Assert.True(await IsClosedAsync(open), "the open connection is closed at the drain deadline");
         Assert.True(draining.Elapsed >= TimeSpan.FromSeconds(1.5), $"closed {draining.Elapsed} after the drain began");
-        // One refused while draining, one closed at the deadline.
-        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_tcp_downstream_cx_drain_closed_total", "listener=\"db\",cluster=\"db\"", 2);
+        // One refused while draining, one closed at the deadline — at least: the listener's ephemeral port may have
+        // belonged to another test's server, whose still-reconnecting client (a driver's monitor) is refused too.
+        double? drainClosed = null;
+        Assert.True(
+            await Eventually.TrueAsync(async () => (drainClosed = await MetricsScrape.SampleAsync(proxy, "proxymesh_tcp_downstream_cx_drain_closed_total", "listener=\"db\",cluster=\"db\"")) >= 2),
+            $"drain_closed: expected at least 2, was {drainClosed}");
 
         (await admin.PostAsync("/healthcheck/ok", null)).EnsureSuccessStatusCode();
         Assert.Equal("again", await EchoOnceAsync(uri, "again"));
