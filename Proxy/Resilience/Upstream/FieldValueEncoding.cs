@@ -44,7 +44,10 @@ internal sealed class FieldValueEncoding : Encoding
 
     public override int GetCharCount(byte[] bytes, int index, int count) => _inner.GetCharCount(bytes, index, count);
 
-    public override unsafe int GetCharCount(byte* bytes, int count) => _inner.GetCharCount(bytes, count);
+    // Through the span overloads: the encodings' pointer overloads may be the base ones, which copy into arrays.
+    public override unsafe int GetCharCount(byte* bytes, int count) => _inner.GetCharCount(new ReadOnlySpan<byte>(bytes, count));
+
+    public override int GetCharCount(ReadOnlySpan<byte> bytes) => _inner.GetCharCount(bytes);
 
     public override int GetChars(byte[] bytes, int byteIndex, int byteCount, char[] chars, int charIndex) =>
         GetChars(bytes.AsSpan(byteIndex, byteCount), chars.AsSpan(charIndex));
