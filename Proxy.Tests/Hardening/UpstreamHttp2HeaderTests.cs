@@ -15,7 +15,7 @@ namespace ProxyMesh.Proxy.Tests.Hardening;
 /// <c>x-evil: a set-cookie: stolen=1</c>; a bad trailer reset the stream through an unhandled Kestrel exception, logged
 /// per request and flagged as a success.)
 /// </summary>
-public sealed class UpstreamHttp2HeaderTests : IAsyncLifetime
+public sealed class UpstreamHttp2HeaderTests(NodeGrpc node) : IClassFixture<NodeGrpc>, IAsyncLifetime
 {
     private const string Script = """
         import socket, threading
@@ -55,7 +55,10 @@ public sealed class UpstreamHttp2HeaderTests : IAsyncLifetime
                         break
                     for event in conn.receive_data(data):
                         if isinstance(event, h2.events.RequestReceived):
-                            answer(conn, event.stream_id, dict(event.headers)[b":path"].decode())
+                            headers = dict(event.headers)
+                            case = headers.get(b"x-case")
+                            path = "/h2/" + case.decode() if case else headers[b":path"].decode()
+                            answer(conn, event.stream_id, path)
                     sock.sendall(conn.data_to_send())
             except (h2.exceptions.ProtocolError, OSError):
                 pass
@@ -82,6 +85,7 @@ public sealed class UpstreamHttp2HeaderTests : IAsyncLifetime
             .Cluster("h2", _upstream.Address, http2: true)
             .Cluster("good", _good.Address)
             .Route("h2", "h2", "/h2/{**rest}")
+            .Route("grpc", "h2", "/proxymesh.test.Echo/{**rest}")
             .Route("good", "good", "/good/{**rest}"));
     }
 
@@ -172,6 +176,44 @@ public sealed class UpstreamHttp2HeaderTests : IAsyncLifetime
         Assert.IsAssignableFrom<HttpProtocolException>(failure.InnerException);
         await ProtocolErrorsReachAsync(before + 1);
         Assert.Equal("ok", await client.GetStringAsync("/good/fine"));
+    }
+
+    /// <summary>
+    /// curl over h2c: a 502 for a bad header; for a bad trailer the stream is reset (exit code 92, CURLE_HTTP2_STREAM) —
+    /// after the headers and body, or before them when they were still in the proxy's output buffer — and no trailer
+    /// is printed.
+    /// </summary>
+    [Fact]
+    public async Task Curl_sees_a_502_for_a_bad_header_and_a_reset_stream_for_a_bad_trailer()
+    {
+        var (headerExit, header) = await Curl.RunAsync("--http2-prior-knowledge", "-i", new Uri(_proxy.Ingress, "/h2/header/crlf").ToString());
+        var (trailerExit, trailer) = await Curl.RunAsync("--http2-prior-knowledge", "-i", new Uri(_proxy.Ingress, "/h2/trailer/crlf").ToString());
+
+        Assert.True(headerExit == 0, header);
+        Assert.StartsWith("HTTP/2 502", header, StringComparison.Ordinal);
+        Assert.Equal(92, trailerExit);
+        Assert.DoesNotContain("stolen", header + trailer, StringComparison.Ordinal);
+        Assert.DoesNotContain("x-checksum", trailer, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// A grpc-js client (a non-.NET gRPC stack): <c>grpc-message</c> with CRLF or NUL in the trailers resets the call
+    /// (INTERNAL), in a trailers-only answer it gets the 502 (UNAVAILABLE); never the upstream's status or message.
+    /// </summary>
+    [Theory]
+    [InlineData("grpc/crlf", 13)]
+    [InlineData("grpc/nul", 13)]
+    [InlineData("trailers-only/crlf", 14)]
+    public async Task A_grpc_js_client_gets_an_error_status_never_the_raw_grpc_message(string answer, int expectedCode)
+    {
+        var before = await ProtocolErrorsAsync();
+
+        var result = await node.CallAsync(_proxy.Ingress, new { method = "unary", message = "hi", metadata = new Dictionary<string, string> { ["x-case"] = answer } });
+
+        Assert.Equal(expectedCode, result.Code);
+        Assert.DoesNotContain("stolen", result.Details, StringComparison.Ordinal);
+        Assert.All(result.Trailers.Values, value => Assert.DoesNotContain("stolen", value, StringComparison.Ordinal));
+        await ProtocolErrorsReachAsync(before + 1);
     }
 
     [Theory]
