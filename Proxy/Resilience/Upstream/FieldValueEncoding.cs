@@ -35,8 +35,6 @@ internal sealed class FieldValueEncoding : Encoding
     /// </summary>
     public static FieldValueEncoding LocationValues { get; } = new(new Utf8ThenLatin1());
 
-    public static bool IsMarked(char c) => c is NulPicture or CarriageReturnPicture or LineFeedPicture;
-
     public override int GetByteCount(char[] chars, int index, int count) => _inner.GetByteCount(chars, index, count);
 
     public override int GetBytes(char[] chars, int charIndex, int charCount, byte[] bytes, int byteIndex) =>
