@@ -12,8 +12,9 @@ namespace ProxyMesh.Proxy.Resilience.Upstream;
 /// <c>grpc-message</c>) to the client in YARP's place, after checking them as <see cref="UpstreamResponseHeaderGuard"/>
 /// checks headers. A trailer value with a control character (NUL, CR, LF, any other below 0x20 but HTAB, DEL) arrives
 /// after the response has started, so — as Envoy does when its codec refuses the upstream's trailers — the client's
-/// response is reset (HTTP/2 <c>RST_STREAM</c> INTERNAL_ERROR; HTTP/1.1: the connection closes before the last chunk)
-/// and no trailer reaches it; the attempt is flagged <c>UPE</c> and reported to <see cref="UpstreamProtocolErrors"/>.
+/// stream is reset (<c>RST_STREAM</c> INTERNAL_ERROR) and no trailer reaches it; the attempt is flagged <c>UPE</c> and
+/// reported to <see cref="UpstreamProtocolErrors"/>. Clients that take no trailers (Kestrel sends none over HTTP/1.1)
+/// are left alone: nothing is copied to them.
 /// (Left to YARP, Kestrel refused the trailer mid-copy: the stream was reset too, but flagged as a success and logged
 /// as an unhandled exception on every request.) Routes that turn trailer copying off keep it off.
 /// </summary>
