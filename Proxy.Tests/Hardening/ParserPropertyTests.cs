@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using ProxyMesh.Proxy.Configuration;
 using ProxyMesh.Proxy.Discovery;
 using ProxyMesh.Proxy.Listeners;
+using ProxyMesh.Proxy.Resilience.Upstream;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.Hardening;
@@ -39,6 +40,25 @@ public sealed class ParserPropertyTests : IClassFixture<ParserPropertyTests.Vali
             : data.Length < Preface.Length && data.AsSpan().SequenceEqual(Preface.AsSpan(0, data.Length)) ? null
             : false;
         return CleartextHttp2Detection.Compare(Segmented(data, cuts ?? [])) == expected;
+    }
+
+    /// <summary>
+    /// Any upstream field value decodes as SocketsHttpHandler decodes it on its own (Latin-1; UTF-8 first for
+    /// <c>Location</c>), except that NUL, CR and LF become their control pictures, which the guards refuse.
+    /// </summary>
+    [Property(MaxTest = 500)]
+    public bool Field_values_decode_as_the_http_client_would_with_NUL_CR_LF_made_visible(byte[] value)
+    {
+        value ??= [];
+        static string Visible(string decoded) => decoded
+            .Replace('\0', FieldValueEncoding.NulPicture).Replace('\r', FieldValueEncoding.CarriageReturnPicture).Replace('\n', FieldValueEncoding.LineFeedPicture);
+        var location = System.Text.Unicode.Utf8.IsValid(value) ? Encoding.UTF8.GetString(value) : Encoding.Latin1.GetString(value);
+        var latin1 = FieldValueEncoding.Latin1Values.GetString(value);
+        return latin1 == Visible(Encoding.Latin1.GetString(value))
+            && FieldValueEncoding.LocationValues.GetString(value) == Visible(location)
+            && latin1.AsSpan().ContainsAny('\0', '\r', '\n') == false
+            && value.AsSpan().ContainsAny((byte)0, (byte)'\r', (byte)'\n') == latin1.AsSpan().ContainsAny(
+                [FieldValueEncoding.NulPicture, FieldValueEncoding.CarriageReturnPicture, FieldValueEncoding.LineFeedPicture]);
     }
 
     [Property(MaxTest = 300)]

@@ -61,8 +61,9 @@ public enum AttemptOutcome : byte
     ProxyError,
 
     /// <summary>
-    /// The upstream's response headers broke the protocol (e.g. CR, LF or NUL in a value): refused with 502 before
-    /// anything reached the client (flag <c>UPE</c>, Envoy's upstream protocol error).
+    /// The upstream's response broke the protocol (e.g. CR, LF or NUL in a value): refused with 502 before anything
+    /// reached the client when its headers did, the client's response reset when its trailers did (flag <c>UPE</c>,
+    /// Envoy's upstream protocol error).
     /// </summary>
     ProtocolError,
 }

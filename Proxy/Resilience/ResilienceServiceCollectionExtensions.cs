@@ -28,7 +28,9 @@ public static class ResilienceServiceCollectionExtensions
         services.AddSingleton<RetryStats>();
         services.AddSingleton<RetryPipelines>();
         services.AddSingleton<ITransformProvider, AttemptTransformProvider>();
+        services.AddSingleton<UpstreamProtocolErrors>();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamConnectionFactory>();
+        services.AddSingleton<ITransformProvider, UpstreamTrailerGuard>();
         services.AddSingleton<IProxyConfigFilter, StreamIdleConfigFilter>();
         services.AddProxyMeshOutlierDetection();
         services.AddProxyMeshHealthChecks();

@@ -48,6 +48,7 @@ public sealed class AttemptClassifierTests
         { ForwarderError.ResponseBodyDestination, Broken, 200, -1, true, None, AttemptOutcome.ResetAfterHeaders }, // YARP's own abort of the client follows
         { ForwarderError.ResponseBodyClient, null, 200, -1, true, Route, AttemptOutcome.ClientCancelled },
         { ForwarderError.ResponseBodyDestination, new TaskCanceledException(), 200, -1, false, None, AttemptOutcome.StreamIdleTimeout }, // activity timeout mid-body
+        { ForwarderError.ResponseBodyDestination, new UpstreamProtocolException("bad trailer"), 200, -1, false, None, AttemptOutcome.ProtocolError }, // the trailer guard's refusal
         { ForwarderError.RequestBodyDestination, new OperationCanceledException(), 0, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.RequestTimedOut, null, 0, -1, false, None, AttemptOutcome.StreamIdleTimeout },
         { ForwarderError.ResponseBodyCanceled, null, 200, -1, false, None, AttemptOutcome.StreamIdleTimeout },

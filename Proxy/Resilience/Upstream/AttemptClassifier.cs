@@ -58,7 +58,9 @@ internal static class AttemptClassifier
                 // YARP blames the upstream for an activity timeout that expires while a body is copied (its StreamCopier
                 // reports an input error): a cancelled copy is the stream idle timeout, not the upstream breaking off.
                 // The router's own timers cancel through the linked token, which YARP reports as a cancelled copy.
+                // The trailer guard reports trailers it refused as a failed read of the upstream's response.
                 return IsCancellation(facts.Exception) ? AttemptOutcome.StreamIdleTimeout
+                    : facts.Exception is UpstreamProtocolException ? AttemptOutcome.ProtocolError
                     : headers ? AttemptOutcome.ResetAfterHeaders
                     : AttemptOutcome.Reset;
             case ForwarderError.RequestBodyClient:

@@ -18,21 +18,19 @@ internal sealed class UpstreamConnectionFactory(
     ClusterPolicies policies,
     TimeProvider time,
     UpstreamTls tls,
-    ILogger<ForwarderHttpClientFactory> logger,
-    ILogger<UpstreamResponseHeaderGuard> guardLogger)
+    UpstreamProtocolErrors protocolErrors,
+    ILogger<ForwarderHttpClientFactory> logger)
     : ForwarderHttpClientFactory(logger)
 {
-    private readonly ThrottledLog _protocolErrorLog = new(time);
-
     /// <summary>Every upstream response passes <see cref="UpstreamResponseHeaderGuard"/> before YARP copies its headers.</summary>
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new UpstreamResponseHeaderGuard(
-            base.WrapHandler(context, handler), context.ClusterId, stats.For(context.ClusterId), _protocolErrorLog, guardLogger);
+        new UpstreamResponseHeaderGuard(base.WrapHandler(context, handler), context.ClusterId, protocolErrors);
 
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
         var clusterId = context.ClusterId;
+        handler.ResponseHeaderEncodingSelector = FieldValueSelector(context.NewConfig.ResponseHeaderEncoding);
         tls.ConfigureHttpHandler(clusterId, handler);
         var series = stats.For(clusterId);
 
@@ -77,5 +75,22 @@ internal sealed class UpstreamConnectionFactory(
             series.Active.Inc();
             return new CountingNetworkStream(socket, series, slot);
         };
+    }
+
+    /// <summary>
+    /// Decodes header and trailer values as the handler would (Latin-1, UTF-8 first for <c>Location</c>, or the cluster's
+    /// <c>ResponseHeaderEncoding</c>), keeping NUL, CR and LF visible to the guards (<see cref="FieldValueEncoding"/>).
+    /// </summary>
+    private static HeaderEncodingSelector<HttpRequestMessage> FieldValueSelector(string? configuredEncoding)
+    {
+        if (configuredEncoding is not null)
+        {
+            var encoding = new FieldValueEncoding(System.Text.Encoding.GetEncoding(configuredEncoding));
+            return (_, _) => encoding;
+        }
+
+        return static (name, _) => name.Length == 8 && name.Equals("Location", StringComparison.OrdinalIgnoreCase)
+            ? FieldValueEncoding.LocationValues
+            : FieldValueEncoding.Latin1Values;
     }
 }
