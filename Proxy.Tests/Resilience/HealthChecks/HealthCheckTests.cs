@@ -62,6 +62,17 @@ public sealed class HealthCheckTests
         return reached;
     }
 
+    /// <summary>
+    /// Polls until a round of requests reaches exactly the expected hosts: YARP applies a health change to the hosts it
+    /// picks from on the thread pool, shortly after the checker records it.
+    /// </summary>
+    private static async Task TrafficReachesAsync(HttpClient client, int requests, string[] expected, string? what)
+    {
+        HashSet<string>? reached = null;
+        var settled = await Eventually.TrueAsync(async () => (reached = await BackendsReachedAsync(client, requests)).SetEquals(expected));
+        Assert.True(settled, $"{what ?? "traffic"}: expected {string.Join(",", expected)}, reached {string.Join(",", reached ?? [])}");
+    }
+
     [Fact]
     public async Task Http_check_ejects_a_host_after_the_unhealthy_threshold_and_restores_it_after_the_healthy_threshold()
     {
@@ -71,19 +82,19 @@ public sealed class HealthCheckTests
         await using var proxy = await RunningProxy.StartAsync(config);
         using var client = Clients.Http1(proxy.Ingress);
         await HealthIsAsync(proxy, "d1", DestinationHealth.Healthy);
-        Assert.True((await BackendsReachedAsync(client, 10)).SetEquals(["one", "flaky"]));
+        await TrafficReachesAsync(client, 10, ["one", "flaky"], null);
 
         var checksBefore = flaky.Checks;
         flaky.Mode = HealthMode.Abort;
         await HealthIsAsync(proxy, "d1", DestinationHealth.Unhealthy);
         Assert.True(flaky.Checks - checksBefore >= 3, $"ejected after {flaky.Checks - checksBefore} failed checks, before the threshold of 3");
-        Assert.True((await BackendsReachedAsync(client, 10)).SetEquals(["one"]), "traffic moves to the healthy host");
+        await TrafficReachesAsync(client, 10, ["one"], "traffic moves to the healthy host");
         Assert.Equal(2, await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_membership_hosts", Labels));
         Assert.Equal(1, await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_membership_healthy_hosts", Labels));
 
         flaky.Mode = HealthMode.Ok;
         await HealthIsAsync(proxy, "d1", DestinationHealth.Healthy);
-        Assert.True((await BackendsReachedAsync(client, 10)).SetEquals(["one", "flaky"]), "the host takes traffic again");
+        await TrafficReachesAsync(client, 10, ["one", "flaky"], "the host takes traffic again");
 
         Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_health_check_failure_total", Labels) >= 3);
         Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_health_check_success_total", Labels) >= 2);
@@ -109,7 +120,7 @@ public sealed class HealthCheckTests
         await HealthIsAsync(proxy, "d0", DestinationHealth.Healthy);
         await HealthIsAsync(proxy, "d1", DestinationHealth.Unhealthy);
         using var client = Clients.Http1(proxy.Ingress);
-        Assert.True((await BackendsReachedAsync(client, 10)).SetEquals(["one"]), "no request goes to the closed port");
+        await TrafficReachesAsync(client, 10, ["one"], "no request goes to the closed port");
         Assert.Equal(0, one.Checks);
     }
 
@@ -158,12 +169,12 @@ public sealed class HealthCheckTests
 
         c.Mode = HealthMode.Unavailable;
         await HealthIsAsync(proxy, "d2", DestinationHealth.Unhealthy);
-        Assert.True((await BackendsReachedAsync(client, 12)).SetEquals(["a", "b"]), "two of three healthy (67%): the unhealthy host is skipped");
+        await TrafficReachesAsync(client, 12, ["a", "b"], "two of three healthy (67%): the unhealthy host is skipped");
         Assert.Equal(0, await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_healthy_panic_total", Labels));
 
         b.Mode = HealthMode.Unavailable;
         await HealthIsAsync(proxy, "d1", DestinationHealth.Unhealthy);
-        Assert.True((await BackendsReachedAsync(client, 12)).SetEquals(["a", "b", "c"]), "one of three healthy (33% < 50%): all hosts take traffic");
+        await TrafficReachesAsync(client, 12, ["a", "b", "c"], "one of three healthy (33% < 50%): all hosts take traffic");
         Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_healthy_panic_total", Labels) >= 12);
         Assert.Equal(1, await MetricsScrape.ValueAsync(proxy, "proxymesh_cluster_membership_healthy_hosts", Labels));
         using (var admin = Clients.Http1(proxy.Admin))
@@ -174,7 +185,7 @@ public sealed class HealthCheckTests
         b.Mode = HealthMode.Ok;
         await HealthIsAsync(proxy, "d1", DestinationHealth.Healthy);
         var panics = await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_healthy_panic_total", Labels);
-        Assert.True((await BackendsReachedAsync(client, 12)).SetEquals(["a", "b"]), "out of panic, the unhealthy host is skipped again");
+        await TrafficReachesAsync(client, 12, ["a", "b"], "out of panic, the unhealthy host is skipped again");
         Assert.Equal(panics, await MetricsScrape.ValueAsync(proxy, "proxymesh_lb_healthy_panic_total", Labels));
     }
 
@@ -222,16 +233,16 @@ public sealed class HealthCheckTests
         plain.Clusters["app"]!["LoadBalancingPolicy"] = "RoundRobin";
         await using var proxy = await RunningProxy.StartAsync(plain);
         using var client = Clients.Http1(proxy.Ingress);
-        Assert.True((await BackendsReachedAsync(client, 4)).SetEquals(["one", "sick"]), "unchecked, both hosts take traffic");
+        await TrafficReachesAsync(client, 4, ["one", "sick"], "unchecked, both hosts take traffic");
 
         var checkedConfig = WithHealthCheck(new ProxyConfig().Cluster("app", [one.Address, sick.Address]).Route("app", "app"), "app", FastHttpCheck());
         await proxy.RewriteSettingsAsync(checkedConfig);
         await HealthIsAsync(proxy, "d1", DestinationHealth.Unhealthy);
-        Assert.True((await BackendsReachedAsync(client, 4)).SetEquals(["one"]), "checked, the failing host is skipped");
+        await TrafficReachesAsync(client, 4, ["one"], "checked, the failing host is skipped");
 
         await proxy.RewriteSettingsAsync(plain);
         await HealthIsAsync(proxy, "d1", DestinationHealth.Unknown);
-        Assert.True((await BackendsReachedAsync(client, 4)).SetEquals(["one", "sick"]), "unchecked again, both hosts take traffic");
+        await TrafficReachesAsync(client, 4, ["one", "sick"], "unchecked again, both hosts take traffic");
     }
 
     [Fact]
@@ -241,7 +252,7 @@ public sealed class HealthCheckTests
         a.Mode = HealthMode.Unavailable;
         await using var proxy = await RunningProxy.StartAsync(new ProxyConfig().Cluster("app", [a.Address]).Route("app", "app"));
         using var client = Clients.Http1(proxy.Ingress);
-        Assert.True((await BackendsReachedAsync(client, 3)).SetEquals(["a"]));
+        await TrafficReachesAsync(client, 3, ["a"], null);
         Assert.Equal(0, a.Checks);
         Assert.Null(await MetricsScrape.SampleAsync(proxy, "proxymesh_health_check_attempt_total", Labels));
     }
