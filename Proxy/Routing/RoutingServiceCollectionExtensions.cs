@@ -37,8 +37,8 @@ public static class RoutingServiceCollectionExtensions
                 proxy.UseMiddleware<RouteBodyLimitMiddleware>();
                 proxy.UseGrpcTranscoding();
                 proxy.UseUpstreamSpans();
-                proxy.UseLocalRateLimit().UseCircuitBreakers();
-                proxy.UseRouter(); // Reports each attempt's outcome to outlier detection and upstream stats.
+                proxy.UseLocalRateLimit();
+                proxy.UseRouter(); // max_requests; reports each attempt's outcome to outlier detection and upstream stats.
                 proxy.UseSessionAffinity();
                 proxy.UseHealthyPanic();
                 proxy.UseLoadBalancing();
