@@ -74,7 +74,7 @@ public static class ProxyMeshApplication
 
         var app = builder.Build();
         app.UseProxyMeshConfiguration();
-        app.UseProxyMeshOverload();
+        app.UseRouteAuthorization();
         app.UseDownstreamTrust();
         app.UseProxyMeshObservability();
         app.UseProxyMeshCors();

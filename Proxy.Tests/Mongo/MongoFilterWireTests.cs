@@ -397,12 +397,12 @@ public sealed class MongoFilterWireTests
         var reply = Msg(42, 41, new BsonDocument { ["ok"] = 0.0, ["code"] = 50, ["errmsg"] = "MaxTimeMSExpired" });
         harness.Up(reply);
 
-        Assert.True(harness.AccessLog.Reader.TryRead(out var logged));
+        Assert.True(harness.AccessLog.TryRead(out var logged));
         var entry = Assert.IsType<AccessLogEntry>(logged);
         Assert.Equal(("find", "users", "mongo", 50, "41", FilterHarness.Listener), (entry.Method, entry.Path, entry.Protocol, entry.ResponseCode, entry.RequestId, entry.Listener));
         Assert.Equal(reply.Length, entry.BytesSent);
         Assert.Equal(12, entry.DurationMilliseconds, 3);
-        Assert.False(harness.AccessLog.Reader.TryRead(out _));
+        Assert.False(harness.AccessLog.TryRead(out _));
     }
 
     [Fact]

@@ -21,6 +21,8 @@ public static class ObservabilityServiceCollectionExtensions
         services.AddSingleton<IConfigurationValidator, ObservabilityConfigValidator>();
         services.AddSingleton<ITransformProvider, RequestIdTransformProvider>();
         services.TryAddSingleton(Random.Shared);
+        services.AddSingleton<IExternalScopeProvider>(provider =>
+            new RequestIdLogScope(RequestIdLogScope.FactoryDefault(provider.GetRequiredService<IOptions<LoggerFactoryOptions>>().Value)));
         services.AddOptions<StatsOptions>().Bind(validatedConfiguration.GetSection(StatsOptions.SectionName));
         services.AddSingleton<UpstreamHostStats>();
         services.AddOptions<AccessLogOptions>().Bind(validatedConfiguration.GetSection(AccessLogOptions.SectionName));

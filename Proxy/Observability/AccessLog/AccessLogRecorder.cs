@@ -56,29 +56,30 @@ internal sealed class AccessLogRecorder(IOptions<AccessLogOptions> options, Acce
         }
     }
 
-    private static AccessLogEntry Entry(HttpContext context, RequestObservation observation, string flags, ProxyListenerFeature listener)
+    private AccessLogEntry Entry(HttpContext context, RequestObservation observation, string flags, ProxyListenerFeature listener)
     {
         var request = context.Request;
         var proxy = context.Features.Get<IReverseProxyFeature>();
-        return new AccessLogEntry(
-            observation.StartTime,
-            request.Method,
-            request.Path.Value + request.QueryString.Value,
-            request.Protocol,
-            context.Response.StatusCode,
-            flags,
-            observation.BytesReceived,
-            observation.BytesSent,
-            Stopwatch.GetElapsedTime(observation.StartTimestamp).TotalMilliseconds,
-            context.Features.Get<IUpstreamAttemptFeature>()?.UpstreamMilliseconds,
-            proxy?.ProxiedDestination?.Model.Config.Address,
-            NullIfEmpty(request.Headers["x-forwarded-for"].ToString()),
-            NullIfEmpty(request.Headers.UserAgent.ToString()),
-            context.TraceIdentifier,
-            request.Host.Value ?? "",
-            listener.Name,
-            proxy?.Route.Config.RouteId,
-            context.Features.Get<UpstreamStats.ClusterSeries>()?.ClusterId);
+        var entry = queue.Rent();
+        entry.StartTime = observation.StartTime;
+        entry.Method = request.Method;
+        entry.Path = request.Path.Value + request.QueryString.Value;
+        entry.Protocol = request.Protocol;
+        entry.ResponseCode = context.Response.StatusCode;
+        entry.ResponseFlags = flags;
+        entry.BytesReceived = observation.BytesReceived;
+        entry.BytesSent = observation.BytesSent;
+        entry.DurationMilliseconds = Stopwatch.GetElapsedTime(observation.StartTimestamp).TotalMilliseconds;
+        entry.UpstreamServiceTimeMilliseconds = context.Features.Get<IUpstreamAttemptFeature>()?.UpstreamMilliseconds;
+        entry.UpstreamHost = proxy?.ProxiedDestination?.Model.Config.Address;
+        entry.ForwardedFor = NullIfEmpty(request.Headers["x-forwarded-for"].ToString());
+        entry.UserAgent = NullIfEmpty(request.Headers.UserAgent.ToString());
+        entry.RequestId = context.TraceIdentifier;
+        entry.Authority = request.Host.Value ?? "";
+        entry.Listener = listener.Name;
+        entry.Route = proxy?.Route.Config.RouteId;
+        entry.Cluster = context.Features.Get<UpstreamStats.ClusterSeries>()?.ClusterId;
+        return entry;
     }
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;

@@ -36,17 +36,10 @@ internal sealed partial class AccessLogWriter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Stopping completes the queue (StopAsync): what is already queued is written, then the loop ends.
         using var json = new Utf8JsonWriter(_batch, JsonOptions);
-        try
+        while (await _queue.WaitToReadAsync())
         {
-            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
-            {
-                Drain(json);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Stopping: write what is already queued, then end.
             Drain(json);
         }
     }
@@ -54,11 +47,12 @@ internal sealed partial class AccessLogWriter : BackgroundService
     private void Drain(Utf8JsonWriter json)
     {
         var lines = 0;
-        while (_queue.Reader.TryRead(out var entry))
+        while (_queue.TryRead(out var entry))
         {
             if (entry is AccessLogEntry http)
             {
                 Write(json, http);
+                _queue.Return(http);
             }
             else
             {

@@ -13,11 +13,4 @@ public static class CircuitBreakerServiceCollectionExtensions
         services.AddSingleton<IConfigurationValidator, CircuitBreakerConfigValidator>();
         return services;
     }
-
-    /// <summary>Enforces max_requests (and answers connection overflows) for each proxied request.</summary>
-    public static IReverseProxyApplicationBuilder UseCircuitBreakers(this IReverseProxyApplicationBuilder proxy)
-    {
-        proxy.UseMiddleware<CircuitBreakerMiddleware>();
-        return proxy;
-    }
 }

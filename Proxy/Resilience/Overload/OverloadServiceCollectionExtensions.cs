@@ -7,7 +7,10 @@ namespace ProxyMesh.Proxy.Resilience.Overload;
 
 public static class OverloadServiceCollectionExtensions
 {
-    /// <summary><c>ProxyMesh:Overload</c>: heap and in-flight limits that refuse connections and shed requests.</summary>
+    /// <summary>
+    /// <c>ProxyMesh:Overload</c>: heap and in-flight limits that refuse connections and shed requests (asked by the
+    /// listeners and by the first step of every request).
+    /// </summary>
     public static IServiceCollection AddProxyMeshOverload(this IServiceCollection services, IConfiguration validatedConfiguration)
     {
         services.AddOptions<OverloadOptions>().Bind(validatedConfiguration.GetSection(OverloadOptions.SectionName));
@@ -18,10 +21,9 @@ public static class OverloadServiceCollectionExtensions
             provider.GetRequiredService<Prometheus.CollectorRegistry>(),
             provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IConnectionAdmission>(provider => provider.GetRequiredService<OverloadManager>());
+        services.AddSingleton<IRequestAdmission, OverloadAdmission>();
         return services;
     }
-
-    public static IApplicationBuilder UseProxyMeshOverload(this IApplicationBuilder app) => app.UseMiddleware<OverloadMiddleware>();
 }
 
 /// <summary>Validates <c>ProxyMesh:Overload</c>: limits not negative, a positive check interval.</summary>

@@ -47,8 +47,11 @@ internal sealed class UpstreamAttempt(
     /// <summary>The hosts YARP found available before the first attempt; a retry narrows them to those not tried.</summary>
     public required IReadOnlyList<DestinationState> Healthy { get; init; }
 
+    /// <summary>The request's use of its route (or gRPC) deadline; the default lease without one.</summary>
+    public required RouteDeadline.Pool.Lease RouteLease { get; init; }
+
     /// <summary>The route (or gRPC) deadline, also cancelled when the client goes away; null without one.</summary>
-    public required RouteDeadline? Route { get; init; }
+    public RouteDeadline? Route => RouteLease.Deadline;
 
     public required TimeSpan? PerTryTimeout { get; init; }
 
@@ -102,6 +105,9 @@ internal sealed class UpstreamAttempt(
 
     /// <summary>The client's own lifetime.</summary>
     public CancellationToken ClientAborted => client.RequestAborted;
+
+    /// <summary>The request's own lifetime feature, which this attempt stands in for.</summary>
+    public IHttpRequestLifetimeFeature Client => client;
 
     CancellationToken IHttpRequestLifetimeFeature.RequestAborted
     {

@@ -11,12 +11,17 @@ using Yarp.ReverseProxy.Model;
 namespace ProxyMesh.Proxy.Resilience.Retries;
 
 /// <summary>
-/// Envoy's router, around YARP's load balancing and forwarding. It runs a request as a series of upstream attempts,
+/// Envoy's router, around YARP's load balancing and forwarding. It first admits the request under its cluster's
+/// max_requests circuit breaker, or answers at once with 503 and <c>x-envoy-overloaded: true</c> (gRPC: UNAVAILABLE);
+/// the breaker is checked here rather than in a step of its own, which would cost an async frame per request. It runs
+/// the request as a series of upstream attempts,
 /// each with exactly one outcome (<see cref="AttemptClassifier"/>), which it reports to upstream stats (per attempt)
 /// and outlier detection, and on which it decides retries — each to a host not tried yet when one is left, after a
 /// fully jittered exponential back-off. Deadlines: the route timeout bounds an ordinary request until its response is
 /// complete; a gRPC call is bounded by its caller's <c>grpc-timeout</c> instead (capped by <c>MaxGrpcTimeout</c>); an
-/// upgrade by nothing but the stream idle timeout; each attempt by the per-try timeout.
+/// upgrade by nothing but the stream idle timeout; each attempt by the per-try timeout. An attempt whose connection a
+/// circuit breaker refused (max_connections / max_pending_requests) is answered as an overflow too, instead of YARP's
+/// 502, and a cluster with no available host with Envoy's <c>no healthy upstream</c>.
 /// </summary>
 internal sealed class UpstreamRouterMiddleware(
     RequestDelegate next,
@@ -29,10 +34,36 @@ internal sealed class UpstreamRouterMiddleware(
 
     private readonly RouteDeadline.Pool _deadlines = new(time);
 
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
+    {
+        var cluster = ClusterContext.Of(context);
+        if (!cluster.CircuitBreakers.TryStartRequest())
+        {
+            return LocalReply.Overloaded.WriteAsync(context);
+        }
+
+        UpstreamAttempt? attempt;
+        try
+        {
+            attempt = Start(context, cluster);
+        }
+        catch
+        {
+            cluster.CircuitBreakers.EndRequest();
+            throw;
+        }
+
+        return attempt is null ? ReplyMalformedGrpcTimeoutAsync(context, cluster) : RouteAsync(attempt);
+    }
+
+    /// <summary>
+    /// Everything decided before the first attempt, synchronously: the attempt carries it, so that the async frame
+    /// that awaits the attempts holds little more than the attempt itself.
+    /// </summary>
+    /// <returns>The request's attempts, with their features set; null when the request's <c>grpc-timeout</c> is malformed.</returns>
+    private UpstreamAttempt? Start(HttpContext context, ClusterContext cluster)
     {
         var proxy = context.GetReverseProxyFeature();
-        var cluster = ClusterContext.Of(context);
         var retry = cluster.Retry;
         var timeouts = cluster.Timeouts;
         var trusted = context.Features.Get<ProxyListenerFeature>()?.TrustsControlHeaders == true;
@@ -54,8 +85,7 @@ internal sealed class UpstreamRouterMiddleware(
         {
             if (!TryGrpcDeadline(request, timeouts, out deadline))
             {
-                await LocalReply.MalformedGrpcTimeout.WriteAsync(context);
-                return;
+                return null;
             }
         }
         else
@@ -75,8 +105,6 @@ internal sealed class UpstreamRouterMiddleware(
         }
 
         var client = context.Features.Get<IHttpRequestLifetimeFeature>()!;
-        using var routeDeadline = deadline is { } limit ? _deadlines.Start(limit, client.RequestAborted) : default;
-        var route = routeDeadline.Deadline;
         var body = WrapBody(context, maxRetries, retry.MaxReplayBytes);
         var reset = context.Features.Get<IHttpResetFeature>();
         var attempt = new UpstreamAttempt(client, conditions, retry.StatusCodes, maxRetries, body, cluster.CircuitBreakers, cluster.RetryStats)
@@ -88,7 +116,7 @@ internal sealed class UpstreamRouterMiddleware(
             Cluster = cluster,
             Proxy = proxy,
             Healthy = proxy.AvailableDestinations,
-            Route = route,
+            RouteLease = deadline is { } limit ? _deadlines.Start(limit, client.RequestAborted) : default,
             PerTryTimeout = perTryTimeout,
             Stats = cluster.UpstreamStats.Route(proxy.Route.Config),
         };
@@ -97,53 +125,109 @@ internal sealed class UpstreamRouterMiddleware(
         {
             context.Features.Set<IHttpResetFeature>(attempt);
         }
+
         context.Features.Set(attempt);
         context.Features.Set<IUpstreamAttemptFeature>(attempt);
+        return attempt;
+    }
+
+    /// <summary>The request's attempts, until one ends it; then its max_requests place is given back.</summary>
+    private async Task RouteAsync(UpstreamAttempt attempt)
+    {
         try
         {
-            // The first attempt runs outside Polly, and in this frame: most requests need no retry, and both the
-            // pipeline and an async frame of the attempt's own cost per request.
-            bool retryFollows;
-            using (var timers = AttemptTimers.Start(attempt, time))
+            try
             {
-                await next(context);
-                var end = EndAttempt(attempt, timers);
-                if (end == AttemptEnd.TimeoutReply)
+                // The first attempt runs outside Polly, and in this frame: most requests need no retry, and both the
+                // pipeline and an async frame of the attempt's own cost per request.
+                bool retryFollows;
+                using (var timers = AttemptTimers.Start(attempt, time))
                 {
-                    await LocalReply.UpstreamTimeout.WriteAsync(context);
+                    await next(attempt.Context);
+                    var end = EndAttempt(attempt, timers);
+                    if (end == AttemptEnd.TimeoutReply)
+                    {
+                        await LocalReply.UpstreamTimeout.WriteAsync(attempt.Context);
+                    }
+
+                    retryFollows = end == AttemptEnd.Retry;
                 }
 
-                retryFollows = end == AttemptEnd.Retry;
+                if (retryFollows && attempt.MaxRetries > 0)
+                {
+                    await pipelines.For(attempt.Cluster.Retry).ExecuteAsync(
+                        static (state, _) => state.Router.RetryAsync(state.Attempt),
+                        (Router: this, Attempt: attempt),
+                        attempt.Route?.Token ?? attempt.ClientAborted);
+                }
             }
-
-            if (retryFollows && maxRetries > 0)
+            catch (OperationCanceledException) when (attempt.Route?.Expired == true && !attempt.ClientAborted.IsCancellationRequested && !attempt.Context.Response.HasStarted)
             {
-                await pipelines.For(retry).ExecuteAsync(
-                    static (state, _) => state.Router.RetryAsync(state.Attempt),
-                    (Router: this, Attempt: attempt),
-                    route?.Token ?? client.RequestAborted);
+                // The deadline expired during a back-off.
+                await LocalReply.UpstreamTimeout.WriteAsync(attempt.Context);
             }
-        }
-        catch (OperationCanceledException) when (route?.Expired == true && !client.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
-        {
-            // The deadline expired during a back-off.
-            await LocalReply.UpstreamTimeout.WriteAsync(context);
+            finally
+            {
+                await EndAttemptsAsync(attempt);
+            }
         }
         finally
         {
-            attempt.ReleaseRetryBudget();
-            context.Features.Set(client);
-            if (reset is not null)
-            {
-                context.Features.Set(reset);
-            }
+            attempt.Cluster.CircuitBreakers.EndRequest();
+        }
 
-            context.Features.Set<UpstreamAttempt>(null);
-            if (body is not null)
-            {
-                request.Body = body.Inner;
-                await body.DisposeAsync();
-            }
+        if (attempt.Context.Response.HasStarted)
+        {
+            return;
+        }
+
+        if (attempt.Outcome == AttemptOutcome.Overflow)
+        {
+            await LocalReply.Overloaded.WriteAsync(attempt.Context);
+        }
+        else if (attempt.Outcome == AttemptOutcome.NoHealthyUpstream)
+        {
+            // YARP answers a bare 503; Envoy says why (gRPC callers get UNAVAILABLE).
+            await LocalReply.NoHealthyUpstream.WriteAsync(attempt.Context);
+        }
+    }
+
+    /// <summary>
+    /// No more attempts: gives back a retry budget place still held and the route deadline, and puts back the request's
+    /// own lifetime, reset and body. The attempt stays the request's <see cref="IUpstreamAttemptFeature"/>, for the
+    /// access log and stats that read it later.
+    /// </summary>
+    private static ValueTask EndAttemptsAsync(UpstreamAttempt attempt)
+    {
+        var context = attempt.Context;
+        attempt.ReleaseRetryBudget();
+        attempt.RouteLease.Dispose();
+        context.Features.Set(attempt.Client);
+        if (attempt.ClientReset is { } reset)
+        {
+            context.Features.Set(reset);
+        }
+
+        context.Features.Set<UpstreamAttempt>(null);
+        if (attempt.Body is not { } body)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        context.Request.Body = body.Inner;
+        return body.DisposeAsync();
+    }
+
+    /// <summary>gRPC's answer to a malformed <c>grpc-timeout</c>, while the request holds its max_requests place.</summary>
+    private static async Task ReplyMalformedGrpcTimeoutAsync(HttpContext context, ClusterContext cluster)
+    {
+        try
+        {
+            await LocalReply.MalformedGrpcTimeout.WriteAsync(context);
+        }
+        finally
+        {
+            cluster.CircuitBreakers.EndRequest();
         }
     }
 

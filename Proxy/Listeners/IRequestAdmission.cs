@@ -1,0 +1,14 @@
+namespace ProxyMesh.Proxy.Listeners;
+
+/// <summary>
+/// Decides whether a new request on a traffic listener is served or shed at once (e.g. under overload), before
+/// anything else is done for it: a shed request gets no request id, no stats and no access log line.
+/// </summary>
+public interface IRequestAdmission
+{
+    /// <returns>True when the request is served (the caller then owes <see cref="Release"/>); false when it has been answered.</returns>
+    bool TryAdmit(HttpContext context);
+
+    /// <summary>An admitted request has ended.</summary>
+    void Release();
+}
