@@ -19,18 +19,18 @@ internal sealed class Http1BridgeMiddleware(RequestDelegate next, GrpcFraming fr
     public const string UpgradeProtobufSwitch = "ProxyMesh.GrpcHttp1Bridge.UpgradeProtobuf";
     public const string ProtobufContentType = "application/x-protobuf";
 
-    /// <summary>Requests that cannot concern this step pass straight on, without an async frame of their own.</summary>
-    public Task InvokeAsync(HttpContext context) => context.Request.ContentType is null ? next(context) : InvokeCoreAsync(context);
+    /// <summary>
+    /// Requests that cannot concern this step pass straight on, without an async frame of their own: those without a
+    /// body type, and every HTTP/2 request (plain gRPC callers).
+    /// </summary>
+    public Task InvokeAsync(HttpContext context) =>
+        context.Request.ContentType is null || (!HttpProtocol.IsHttp11(context.Request.Protocol) && !HttpProtocol.IsHttp10(context.Request.Protocol))
+            ? next(context)
+            : InvokeCoreAsync(context);
 
     private async Task InvokeCoreAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!HttpProtocol.IsHttp11(request.Protocol) && !HttpProtocol.IsHttp10(request.Protocol))
-        {
-            await next(context);
-            return;
-        }
-
         var isGrpc = GrpcProtocol.IsGrpcContentType(request.ContentType);
         var isProtobuf = !isGrpc && IsProtobuf(request.ContentType);
         if ((!isGrpc && !isProtobuf)

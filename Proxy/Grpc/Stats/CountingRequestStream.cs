@@ -17,9 +17,17 @@ internal sealed class CountingRequestStream(Stream inner) : Stream
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>A read that completes at once (the body often arrives with the headers) is counted without an async frame.</summary>
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var read = await inner.ReadAsync(buffer, cancellationToken);
+        var read = inner.ReadAsync(buffer, cancellationToken);
+        return read.IsCompletedSuccessfully ? new ValueTask<int>(Counted(buffer, read.Result)) : CountWhenReadAsync(read, buffer);
+    }
+
+    private async ValueTask<int> CountWhenReadAsync(ValueTask<int> read, Memory<byte> buffer) => Counted(buffer, await read);
+
+    private int Counted(Memory<byte> buffer, int read)
+    {
         _counter.Observe(buffer.Span[..read]);
         return read;
     }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 using ProxyMesh.Proxy.Grpc.Framing;
+using Yarp.ReverseProxy.Model;
 
 namespace ProxyMesh.Proxy.Grpc.Web;
 
@@ -16,20 +17,17 @@ internal sealed partial class GrpcWebMiddleware(RequestDelegate next, GrpcWebSta
 
     private int _loggedMalformed;
 
-    /// <summary>Requests that cannot concern this step pass straight on, without an async frame of their own.</summary>
-    public Task InvokeAsync(HttpContext context) => context.Request.ContentType is null ? next(context) : InvokeCoreAsync(context);
+    /// <summary>Requests that cannot concern this step (plain gRPC among them) pass straight on, without an async frame of their own.</summary>
+    public Task InvokeAsync(HttpContext context) =>
+        GrpcWebContentTypes.TryParse(context.Request.ContentType, out var isText, out var grpcContentType)
+        && GrpcRouteMetadata.RouteOf(context) is { } route
+        && GrpcRouteMetadata.IsEnabled(route.Config.Metadata, RouteSwitch)
+            ? BridgeAsync(context, route, isText, grpcContentType)
+            : next(context);
 
-    private async Task InvokeCoreAsync(HttpContext context)
+    private async Task BridgeAsync(HttpContext context, RouteModel route, bool isText, string grpcContentType)
     {
         var request = context.Request;
-        if (!GrpcWebContentTypes.TryParse(request.ContentType, out var isText, out var grpcContentType)
-            || GrpcRouteMetadata.RouteOf(context) is not { } route
-            || !GrpcRouteMetadata.IsEnabled(route.Config.Metadata, RouteSwitch))
-        {
-            await next(context);
-            return;
-        }
-
         request.ContentType = grpcContentType;
         var originalBody = request.Body;
         Base64RequestStream? decoder = null;

@@ -1,3 +1,4 @@
+using System.Net;
 using ProxyMesh.Proxy.Resilience.Timeouts;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -11,9 +12,10 @@ namespace ProxyMesh.Proxy.Resilience.Retries;
 /// and, when the call has a deadline, the time REMAINING of it in <c>grpc-timeout</c>;</item>
 /// <item>at response headers the attempt records the upstream status (and the <c>grpc-status</c> of a trailers-only
 /// answer) and decides whether a retry will replace the response: only then is its body suppressed;</item>
-/// <item>a streaming response (gRPC with a body to come, <c>text/event-stream</c>) sends its headers to the client at
-/// once, so a caller that waits for them before sending does not hang. A trailers-only gRPC answer is left alone:
-/// it reaches the client as one HEADERS frame that ends the stream.</item>
+/// <item>a streaming response (gRPC with a body to come, <c>text/event-stream</c>) sends its headers to the client
+/// before the upstream's first data, so a caller that waits for them before sending does not hang; over HTTP/2 only
+/// when that data is not there yet (it usually is: then headers and data leave together). A trailers-only gRPC answer
+/// is left alone: it reaches the client as one HEADERS frame that ends the stream.</item>
 /// </list>
 /// </summary>
 internal sealed class AttemptTransformProvider(TimeProvider time) : ITransformProvider
@@ -62,10 +64,73 @@ internal sealed class AttemptTransformProvider(TimeProvider time) : ITransformPr
                 return ValueTask.CompletedTask;
             }
 
-            // A flush, not just StartAsync: Kestrel sends the headers of a started response with its first write or flush.
-            return IsStreaming(attempt, response, status, grpcStatus) ? new ValueTask(transform.HttpContext.Response.Body.FlushAsync()) : ValueTask.CompletedTask;
+            if (!IsStreaming(attempt, response, status, grpcStatus))
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            return response.Version == HttpVersion.Version20
+                ? SendHeadersUnlessBodyIsReadyAsync(transform, response)
+                : new ValueTask(transform.HttpContext.Response.Body.FlushAsync());
         });
     }
+
+    /// <summary>
+    /// Sends the headers at once only when the upstream has no body data yet. Most gRPC answers (every unary one) come
+    /// as headers, data and trailers together: the data is already buffered, and flushing the headers on their own
+    /// would cost a HEADERS frame, an output flush and a send of its own per call. The check is a zero-byte read, which
+    /// HttpClient's HTTP/2 response stream completes at once when data is buffered (or the stream has ended) and
+    /// otherwise holds until data arrives; while it waits, the headers go to the client (a flush, not just StartAsync:
+    /// Kestrel sends the headers of a started response with its first write or flush). Once the read completes, YARP's
+    /// copy starts on the same stream; a failed read is left for that copy to report as usual.
+    /// </summary>
+    private static ValueTask SendHeadersUnlessBodyIsReadyAsync(ResponseTransformContext transform, HttpResponseMessage response)
+    {
+        // HttpClient hands out (and HttpContent caches, for YARP's copy to get again) the stream of an HTTP/2 answer at once.
+        var body = response.Content.ReadAsStreamAsync(transform.CancellationToken);
+        if (!body.IsCompletedSuccessfully)
+        {
+            return new ValueTask(transform.HttpContext.Response.Body.FlushAsync());
+        }
+
+        var firstData = body.Result.ReadAsync(Memory<byte>.Empty, transform.CancellationToken);
+        if (!firstData.IsCompleted)
+        {
+            return SendHeadersThenWaitAsync(transform, firstData);
+        }
+
+        try
+        {
+            firstData.GetAwaiter().GetResult(); // Consumed, so that the stream's read can be issued again.
+        }
+        catch (Exception e) when (IsReadFailure(e))
+        {
+            // The copy that follows reads the same stream and reports the failure.
+        }
+
+        return default;
+    }
+
+    private static async ValueTask SendHeadersThenWaitAsync(ResponseTransformContext transform, ValueTask<int> firstData)
+    {
+        try
+        {
+            await transform.HttpContext.Response.Body.FlushAsync();
+        }
+        finally
+        {
+            try
+            {
+                await firstData;
+            }
+            catch (Exception e) when (IsReadFailure(e))
+            {
+                // The copy that follows reads the same stream and reports the failure.
+            }
+        }
+    }
+
+    private static bool IsReadFailure(Exception e) => e is IOException or HttpRequestException or OperationCanceledException;
 
     private static bool IsStreaming(UpstreamAttempt attempt, HttpResponseMessage response, int status, int grpcStatus)
     {

@@ -47,10 +47,24 @@ internal sealed class CountingNetworkStream(Socket socket, UpstreamConnectionSta
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>A write the socket takes at once (the usual case) is counted without an async frame.</summary>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        await base.WriteAsync(buffer, cancellationToken);
+        var write = base.WriteAsync(buffer, cancellationToken);
+        if (!write.IsCompletedSuccessfully)
+        {
+            return CountWhenWrittenAsync(write, buffer.Length);
+        }
+
+        write.GetAwaiter().GetResult(); // Consumed, so that the socket's pooled completion source is reused.
         stats.Sent.Inc(buffer.Length);
+        return default;
+    }
+
+    private async ValueTask CountWhenWrittenAsync(ValueTask write, int length)
+    {
+        await write;
+        stats.Sent.Inc(length);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
