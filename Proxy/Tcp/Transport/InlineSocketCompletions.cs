@@ -35,6 +35,14 @@ internal static class InlineSocketCompletions
         return true;
     }
 
+    /// <summary>
+    /// Whether the caller runs on the socket event thread (not the thread pool). A relay that has just filled its
+    /// receive buffer (a bulk transfer) moves to the thread pool with <c>await Task.Yield()</c>: both directions of a
+    /// bulk transfer then run in parallel, the reads that follow complete at once there while bytes keep coming, and
+    /// the event thread, which serves every socket of the process, stays free for small exchanges.
+    /// </summary>
+    public static bool OnEventThread => !Thread.CurrentThread.IsThreadPoolThread;
+
     /// <summary>Marks a connection whose socket completes inline: its relay's upstream socket does too.</summary>
     internal sealed class Feature
     {

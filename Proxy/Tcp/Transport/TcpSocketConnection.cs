@@ -132,6 +132,11 @@ internal sealed partial class TcpSocketConnection : ConnectionContext, IConnecti
 
                 // A full buffer means more is likely waiting: read again at once.
                 waitForData = read < buffer.Length;
+                if (!waitForData && InlineSocketCompletions.OnEventThread)
+                {
+                    await Task.Yield(); // A bulk transfer: on to the thread pool (InlineSocketCompletions.OnEventThread).
+                }
+
                 var flush = await writer.FlushAsync();
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
