@@ -45,6 +45,9 @@ internal sealed class RecordingFilter(TcpFilterContext context, string? closeOn)
 
     public TcpCloseInitiator? ClosedBy { get; private set; }
 
+    /// <summary>For each upstream buffer in turn: whether the filter saw it on a thread-pool thread.</summary>
+    public ConcurrentQueue<bool> UpstreamOnThreadPool { get; } = new();
+
     /// <summary>The longest run of contiguous client bytes shown at once: what one receive from the client can fill.</summary>
     public int LargestDownstreamSegment { get; private set; }
 
@@ -91,6 +94,7 @@ internal sealed class RecordingFilter(TcpFilterContext context, string? closeOn)
 
     public TcpFilterVerdict OnUpstreamData(ReadOnlySequence<byte> data)
     {
+        UpstreamOnThreadPool.Enqueue(Thread.CurrentThread.IsThreadPoolThread);
         lock (_upstream)
         {
             foreach (var segment in data)
@@ -101,7 +105,6 @@ internal sealed class RecordingFilter(TcpFilterContext context, string? closeOn)
 
         return TcpFilterVerdict.Continue;
     }
-
 
     public void OnClosed(TcpCloseInitiator initiator) => ClosedBy = initiator;
 

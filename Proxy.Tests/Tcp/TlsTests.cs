@@ -4,6 +4,9 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using ProxyMesh.Proxy.Tcp;
+using ProxyMesh.Proxy.Tcp.Transport;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.Tcp;
@@ -98,6 +101,56 @@ public sealed class TlsTests : IDisposable
         Assert.True(exitCode == 0, output);
         Assert.Equal("welcome", output.Trim());
         Assert.Equal("python still here", await lateBytes.Reader.ReadAsync().AsTask().WaitAsync(Generous));
+    }
+
+    [Fact]
+    public async Task Plain_relays_run_on_the_socket_event_thread_and_tls_ones_or_the_opt_out_on_the_thread_pool()
+    {
+        const int Exchanges = 8;
+        Assert.True(InlineSocketCompletions.Supported, "this runtime has Socket.PreferInlineCompletions");
+        var filters = new RecordingFilterFactory();
+        await using var peer = TcpPeer.StartEcho();
+        var config = new ProxyConfig().Cluster("db", peer.TcpAddress);
+        config.TcpListener("plain", "db")["Filters"] = new JsonArray("Record");
+        var terminating = config.TcpListener("tls", "db");
+        terminating["Filters"] = new JsonArray("Record");
+        terminating["Certificate"] = Pem(_certificates.Issue("db", "db.mesh", ["db.mesh"]));
+        var optOut = new ProxyConfig().Cluster("db", peer.TcpAddress);
+        optOut.TcpListener("plain", "db")["Filters"] = new JsonArray("Record");
+        optOut.Root["ProxyMesh"]!["TcpTransport"] = new JsonObject { ["InlineCompletions"] = false };
+        await using var proxy = await RunningProxy.StartAsync(config, services => services.AddSingleton<ITcpFilterFactory>(filters));
+        await using var threadPoolProxy = await RunningProxy.StartAsync(optOut, services => services.AddSingleton<ITcpFilterFactory>(filters));
+
+        // The relay starts on the thread pool, where an upstream read whose bytes are already there completes at once;
+        // once one read has completed on the event thread the relay stays there. Each exchange waits for its echo.
+        Assert.False((await UpstreamReadsOnThreadPoolAsync(proxy.Listeners.UriOf("plain")))[^1]);
+        Assert.All(await UpstreamReadsOnThreadPoolAsync(threadPoolProxy.Listeners.UriOf("plain")), Assert.True);
+        Assert.Equal(("CN=db.mesh", "over tls"), await TlsEchoAsync(proxy.Listeners.UriOf("tls"), "db.mesh", "over tls"));
+        Assert.True(filters.Created.TryDequeue(out var tls));
+        Assert.All(tls.UpstreamOnThreadPool, Assert.True);
+
+        async Task<bool[]> UpstreamReadsOnThreadPoolAsync(Uri listener)
+        {
+            using (var client = await TcpPeer.ConnectAsync(listener))
+            {
+                for (var exchange = 0; exchange < Exchanges; exchange++)
+                {
+                    await TcpPeer.SendAllAsync(client, "ping"u8.ToArray());
+                    var echo = new byte[4];
+                    for (var received = 0; received < echo.Length;)
+                    {
+                        received += await client.ReceiveAsync(echo.AsMemory(received)).AsTask().WaitAsync(Generous);
+                    }
+
+                    Assert.Equal("ping", Encoding.ASCII.GetString(echo));
+                }
+            }
+
+            Assert.True(filters.Created.TryDequeue(out var filter));
+            var onThreadPool = filter.UpstreamOnThreadPool.ToArray();
+            Assert.Equal(Exchanges, onThreadPool.Length); // One upstream read per echo: the client waited for each.
+            return onThreadPool;
+        }
     }
 
     private static async Task<byte[]> ReadToEndAsync(Stream stream)

@@ -28,7 +28,8 @@ public sealed record TcpFilterContext(string ListenerName, IConfigurationSection
 /// A network filter: sees the bytes of one proxied connection in each direction, in place, as they are forwarded.
 /// The proxy calls each filter with every buffer before it forwards that buffer; the buffer is only valid during
 /// the call (copy the few bytes you must keep across buffers, never a whole frame). A filter never changes the
-/// bytes and never holds them back except by delaying (fault injection) or closing.
+/// bytes and never holds them back except by delaying (fault injection) or closing. It never blocks (a delay awaits):
+/// on listeners without TLS it is called on .NET's socket event thread, which serves every socket of the process.
 /// </summary>
 public interface ITcpFilter : IDisposable
 {

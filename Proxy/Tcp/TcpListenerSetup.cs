@@ -71,7 +71,8 @@ internal sealed class TcpListenerSetup(
                 var ip = address.IsLocalhost ? IPAddress.Loopback
                     : address.IsAnyAddress ? (Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any)
                     : address.IPAddress!;
-                kestrel.Listen(new TcpListenerEndPoint(ip, address.Port, transport.Value), Configure);
+                var inline = transport.Value.InlineCompletions && !listener.TerminatesTls;
+                kestrel.Listen(new TcpListenerEndPoint(ip, address.Port, transport.Value, inline), Configure);
             }
             else if (address.IsLocalhost)
             {

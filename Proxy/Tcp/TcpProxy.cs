@@ -167,6 +167,7 @@ internal sealed partial class TcpProxy(
         CancellationToken shutdown)
     {
         var attempts = listener.Options.MaxConnectAttempts;
+        var inline = downstream.Features.Get<InlineSocketCompletions.Feature>() is not null;
         var hashKey = (downstream.RemoteEndPoint as IPEndPoint)?.Address.ToString();
         TriedHosts? tried = null;
         for (var attempt = 0; attempt < attempts; attempt++)
@@ -187,7 +188,13 @@ internal sealed partial class TcpProxy(
             cluster.ConnectionStats.Connections.Inc();
             try
             {
-                var upstream = await connector.ConnectAsync(cluster, address, shutdown);
+                var upstream = await connector.ConnectAsync(cluster, address, inline, shutdown);
+                if (inline && address.Tls && downstream.Features.Get<IConnectionSocketFeature>()?.Socket is { } client)
+                {
+                    // Encrypting every client buffer for a tls:// host is work for the thread pool, not the event thread.
+                    InlineSocketCompletions.Disable(client);
+                }
+
                 cluster.ReportConnection(host, ConnectionOutcome.Success);
                 log.Flags = "-"; // An earlier failed attempt is in the stats; this connection was served.
                 return (upstream, host);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using ProxyMesh.Proxy.Observability;
+using ProxyMesh.Proxy.Tcp.Transport;
 
 namespace ProxyMesh.Proxy.Tcp;
 
@@ -207,6 +208,11 @@ internal sealed class TcpRelay : IDisposable
                 {
                     Ended(TcpCloseInitiator.Local);
                     break;
+                }
+
+                if (read == memory.Length && InlineSocketCompletions.OnEventThread)
+                {
+                    await Task.Yield(); // A bulk transfer: on to the thread pool (InlineSocketCompletions.OnEventThread).
                 }
 
                 if (!ForwardUpstream(memory[..read]))

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ProxyMesh.Proxy.Clusters;
+using ProxyMesh.Proxy.Tcp.Transport;
 using ProxyMesh.Proxy.Tls;
 
 namespace ProxyMesh.Proxy.Tcp;
@@ -14,7 +15,9 @@ namespace ProxyMesh.Proxy.Tcp;
 /// </summary>
 internal sealed class TcpUpstreamConnector(UpstreamTls tls, TimeProvider time)
 {
-    public async ValueTask<TcpUpstreamConnection> ConnectAsync(ClusterContext cluster, TcpUpstreamAddress address, CancellationToken cancellationToken)
+    /// <param name="inlineCompletions">A plain upstream socket completes on the socket engine's event thread, as the
+    /// client's does (<see cref="InlineSocketCompletions"/>); set once connected, so the connect itself completes on the thread pool.</param>
+    public async ValueTask<TcpUpstreamConnection> ConnectAsync(ClusterContext cluster, TcpUpstreamAddress address, bool inlineCompletions, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(cluster.Timeouts.Connect, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
@@ -25,6 +28,11 @@ internal sealed class TcpUpstreamConnector(UpstreamTls tls, TimeProvider time)
             var network = new NetworkStream(socket, ownsSocket: true);
             if (!address.Tls)
             {
+                if (inlineCompletions)
+                {
+                    InlineSocketCompletions.Enable(socket);
+                }
+
                 return new TcpUpstreamConnection(socket, network, tls: null);
             }
 

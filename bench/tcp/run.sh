@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Bulk TCP transfer and small request/response exchanges: direct, haproxy (mode tcp), ProxyMesh (tcp:// listener on its
-# own socket transport, the default) with default and with inline socket completions, ProxyMesh on Kestrel's socket
+# own socket transport, the default: plain relays complete on the socket event thread), the same with its relays on the
+# thread pool (TcpTransport:InlineCompletions false), with inline completions for every socket of the process
+# (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, which also runs one socket event thread per core), ProxyMesh on Kestrel's socket
 # transport (ProxyMesh:TcpTransport:UseKestrel) with default and with inline scheduling; then MongoDB OP_MSG exchanges
 # through ProxyMesh without and with the Mongo filter. Self-contained: builds its load tool (tcpbench.c) and ProxyMesh (Release), binds 127.0.0.1 only, stops what
 # it starts.
@@ -101,11 +103,12 @@ JSON
   wait_port "${mongo_port[$name]}"
 }
 start_mesh proxymesh false false
+start_mesh proxymesh-threadpool false false '"InlineCompletions": false'
 start_mesh proxymesh-inline false true
 start_mesh proxymesh-kestrel true false
 start_mesh proxymesh-kestrel-inline true true
 
-targets=(direct haproxy proxymesh proxymesh-inline proxymesh-kestrel proxymesh-kestrel-inline)
+targets=(direct haproxy proxymesh proxymesh-threadpool proxymesh-inline proxymesh-kestrel proxymesh-kestrel-inline)
 port_of() {
   case $1 in
     direct) echo "$echo_port" ;;

@@ -57,9 +57,14 @@ internal sealed partial class TcpSocketConnection : ConnectionContext, IConnecti
         Features.Set<ITcpHalfCloseFeature>(this);
     }
 
-    public static TcpSocketConnection Start(Socket socket, TcpTransportOptions options, ILogger logger)
+    public static TcpSocketConnection Start(Socket socket, TcpTransportOptions options, bool inlineCompletions, ILogger logger)
     {
         var connection = new TcpSocketConnection(socket, options, logger);
+        if (inlineCompletions)
+        {
+            connection.Features.Set(InlineSocketCompletions.Feature.Instance);
+        }
+
         connection._receiving = connection.ReceiveAsync();
         connection._sending = connection.SendAsync();
         return connection;
@@ -127,6 +132,11 @@ internal sealed partial class TcpSocketConnection : ConnectionContext, IConnecti
 
                 // A full buffer means more is likely waiting: read again at once.
                 waitForData = read < buffer.Length;
+                if (!waitForData && InlineSocketCompletions.OnEventThread)
+                {
+                    await Task.Yield(); // A bulk transfer: on to the thread pool (InlineSocketCompletions.OnEventThread).
+                }
+
                 var flush = await writer.FlushAsync();
                 if (flush.IsCompleted || flush.IsCanceled)
                 {

@@ -39,10 +39,10 @@ internal sealed class TcpSocketTransportFactory(ILoggerFactory loggers) : IConne
             throw;
         }
 
-        return ValueTask.FromResult<IConnectionListener>(new Listener(socket, address.Options, loggers.CreateLogger<TcpSocketConnection>()));
+        return ValueTask.FromResult<IConnectionListener>(new Listener(socket, address, loggers.CreateLogger<TcpSocketConnection>()));
     }
 
-    private sealed class Listener(Socket socket, TcpTransportOptions options, ILogger logger) : IConnectionListener
+    private sealed class Listener(Socket socket, TcpListenerEndPoint address, ILogger logger) : IConnectionListener
     {
         public EndPoint EndPoint { get; } = socket.LocalEndPoint!;
 
@@ -54,7 +54,8 @@ internal sealed class TcpSocketTransportFactory(ILoggerFactory loggers) : IConne
                 {
                     var accepted = await socket.AcceptAsync(cancellationToken);
                     accepted.NoDelay = true;
-                    return TcpSocketConnection.Start(accepted, options, logger);
+                    var inline = address.InlineCompletions && InlineSocketCompletions.Enable(accepted);
+                    return TcpSocketConnection.Start(accepted, address.Options, inline, logger);
                 }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
                 {

@@ -13,4 +13,10 @@ public sealed record TcpTransportOptions
 
     /// <summary>Client bytes buffered ahead of the upstream before the proxy stops reading the client (backpressure).</summary>
     public int MaxReadBufferSize { get; init; } = 1024 * 1024;
+
+    /// <summary>
+    /// Run the relay of plain (non-TLS) connections on the socket engine's event thread, as each socket read completes,
+    /// instead of queueing every completion to the thread pool (<see cref="InlineSocketCompletions"/>).
+    /// </summary>
+    public bool InlineCompletions { get; init; } = true;
 }
