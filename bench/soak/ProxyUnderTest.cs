@@ -18,8 +18,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     private readonly Backends backends;
     private readonly string overloadSection;
 
-    private ProxyUnderTest(ChildProcess process, string configPath, Backends backends, string overloadSection, int port, int adminPort)
+    private ProxyUnderTest(ChildProcess process, string configPath, Backends backends, string overloadSection, int port, int adminPort, string workDirectory)
     {
+        WorkDirectory = workDirectory;
         this.process = process;
         this.configPath = configPath;
         this.backends = backends;
@@ -37,6 +38,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     public bool HasExited => process.HasExited;
 
     public string LogPath => process.LogPath;
+
+    /// <summary>The run's folder: config, log, and what the tools write (counters, heap dumps).</summary>
+    public string WorkDirectory { get; }
 
     public bool VariantB { get; private set; }
 
@@ -70,7 +74,7 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
             "/bin/sh",
             ["-c", $"cd '{publishDirectory}' && exec {(cpus is null ? "" : $"taskset -c '{cpus}' ")}dotnet ProxyMesh.Proxy.dll --config '{configPath}'"],
             Path.Combine(workDirectory, "proxymesh.log"));
-        var proxy = new ProxyUnderTest(process, configPath, backends, overloadSection, port, adminPort);
+        var proxy = new ProxyUnderTest(process, configPath, backends, overloadSection, port, adminPort, workDirectory);
         await process.WaitForPortAsync(port, TimeSpan.FromSeconds(120));
         await process.WaitForPortAsync(adminPort, TimeSpan.FromSeconds(30));
         return proxy;

@@ -16,6 +16,7 @@ internal sealed record SoakOptions(
     int WebSocketConnections,
     int WebSocketMessageRate,
     double MaxRssSlopeMbPerMinute,
+    double MaxHeapSlopeMbPerMinute,
     int MaxThreadGrowth,
     int MaxHandleGrowth,
     int MaxConnectionGrowth,
@@ -24,6 +25,8 @@ internal sealed record SoakOptions(
     double OverloadFactor,
     double MaxAcceptedP99Milliseconds,
     string? ProxyCpus,
+    string? ToolsDirectory,
+    bool HeapDumps,
     string RepositoryRoot,
     string? OutPath)
 {
@@ -41,6 +44,11 @@ internal sealed record SoakOptions(
           --ws-connections N          WebSocket connections open at once (default 4)
           --ws-rate N                 WebSocket messages/s over all connections (default 40)
           --max-rss-slope MB          fail above this RSS slope, MB/min over the second half (default 1)
+          --max-heap-slope MB         fail above this slope of the GC heap after the last collection, MB/min over the
+                                      second half (default 0.5; judged when dotnet-counters is found)
+          --tools DIR                 where dotnet-counters and dotnet-gcdump (NuGet tools) are looked for before
+                                      ~/.dotnet/tools and PATH; without dotnet-counters the GC heap is not sampled
+          --gcdump                    soak mode: a dotnet-gcdump at the end of the warm-up and near the end, diffed by type
           --max-thread-growth N       fail when threads grow by more (default 10)
           --max-handle-growth N       fail when open handles grow by more (default 50)
           --max-connection-growth N   fail when TCP connections grow by more (default 50)
@@ -64,6 +72,9 @@ internal sealed record SoakOptions(
         var reload = TimeSpan.FromSeconds(20);
         int httpRate = 100, h2cRate = 100, grpcRate = 5, grpcMessages = 20, wsConnections = 4, wsRate = 40;
         var maxSlope = 1.0;
+        var maxHeapSlope = 0.5;
+        string? tools = null;
+        var heapDumps = false;
         int maxThreads = 10, maxHandles = 50, maxConnections = 50;
         var overloadDuration = TimeSpan.FromSeconds(15);
         var maxActive = 128;
@@ -89,6 +100,9 @@ internal sealed record SoakOptions(
                 case "--ws-connections": wsConnections = Count(Value(), "--ws-connections"); break;
                 case "--ws-rate": wsRate = Count(Value(), "--ws-rate"); break;
                 case "--max-rss-slope": maxSlope = Number(Value(), "--max-rss-slope"); break;
+                case "--max-heap-slope": maxHeapSlope = Number(Value(), "--max-heap-slope"); break;
+                case "--tools": tools = Path.GetFullPath(Value()); break;
+                case "--gcdump": heapDumps = true; break;
                 case "--max-thread-growth": maxThreads = Count(Value(), "--max-thread-growth"); break;
                 case "--max-handle-growth": maxHandles = Count(Value(), "--max-handle-growth"); break;
                 case "--max-connection-growth": maxConnections = Count(Value(), "--max-connection-growth"); break;
@@ -119,8 +133,8 @@ internal sealed record SoakOptions(
 
         return new SoakOptions(
             mode, duration, warmUp, sample, reload, httpRate, h2cRate, grpcRate, grpcMessages, wsConnections, wsRate,
-            maxSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99,
-            cpus, root, outPath);
+            maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99,
+            cpus, tools, heapDumps, root, outPath);
     }
 
     /// <summary>30m, 2m, 90s, 500ms or a number of seconds.</summary>
