@@ -24,6 +24,9 @@ internal sealed record SoakOptions(
     int MaxActiveRequests,
     double OverloadFactor,
     double MaxAcceptedP99Milliseconds,
+    double MaxPeakRssMegabytes,
+    IReadOnlyList<OverloadProtocol> Protocols,
+    bool FreshRecoveryClient,
     string? ProxyCpus,
     string? ToolsDirectory,
     bool HeapDumps,
@@ -56,6 +59,10 @@ internal sealed record SoakOptions(
           --max-active N              overload mode: ProxyMesh:Overload:MaxActiveRequests (default 128)
           --factor F                  overload mode: offered load as a multiple of the max throughput (default 2)
           --max-accepted-p99 MS       overload mode: fail when accepted requests' P99 exceeds it (default 1000)
+          --max-peak-rss MB           overload mode: fail when the proxy's RSS peaks above it (default 400)
+          --protocols LIST            overload mode: which of http1,h2c,grpc to overload, each on a fresh proxy (default all)
+          --fresh-recovery-client     overload mode: the recovery second on a new client (new connections), not the
+                                      overload's own
           --proxy-cpus LIST           pin the proxy to these CPUs (taskset -c), as a sidecar with a CPU limit (default: all)
           --out PATH                  where the Markdown result goes (default bench/results/soak.md or
                                       bench/results/overload.md; 'none' to print only)
@@ -80,6 +87,9 @@ internal sealed record SoakOptions(
         var maxActive = 128;
         var factor = 2.0;
         var maxP99 = 1000.0;
+        var maxPeakRss = 400.0;
+        IReadOnlyList<OverloadProtocol> protocols = [OverloadProtocol.Http1, OverloadProtocol.H2c, OverloadProtocol.Grpc];
+        var freshRecoveryClient = false;
         string? cpus = null;
         var root = FindRepositoryRoot();
         string? outPath = "";
@@ -110,6 +120,9 @@ internal sealed record SoakOptions(
                 case "--max-active": maxActive = Count(Value(), "--max-active"); break;
                 case "--factor": factor = Number(Value(), "--factor"); break;
                 case "--max-accepted-p99": maxP99 = Number(Value(), "--max-accepted-p99"); break;
+                case "--max-peak-rss": maxPeakRss = Number(Value(), "--max-peak-rss"); break;
+                case "--protocols": protocols = ParseProtocols(Value()); break;
+                case "--fresh-recovery-client": freshRecoveryClient = true; break;
                 case "--proxy-cpus": cpus = Value(); break;
                 case "--out": var value = Value(); outPath = value == "none" ? null : Path.GetFullPath(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
@@ -133,7 +146,7 @@ internal sealed record SoakOptions(
 
         return new SoakOptions(
             mode, duration, warmUp, sample, reload, httpRate, h2cRate, grpcRate, grpcMessages, wsConnections, wsRate,
-            maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99,
+            maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99, maxPeakRss, protocols, freshRecoveryClient,
             cpus, tools, heapDumps, root, outPath);
     }
 
@@ -149,6 +162,15 @@ internal sealed record SoakOptions(
             ? TimeSpan.FromSeconds(n * unit)
             : throw new ArgumentException($"{name} takes a duration such as 30m, 90s or 500ms");
     }
+
+    private static OverloadProtocol[] ParseProtocols(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name => name switch
+        {
+            "http1" => OverloadProtocol.Http1,
+            "h2c" => OverloadProtocol.H2c,
+            "grpc" => OverloadProtocol.Grpc,
+            _ => throw new ArgumentException("--protocols takes a list of http1, h2c, grpc"),
+        }).Distinct().ToArray();
 
     private static int Count(string value, string name) =>
         int.TryParse(value, CultureInfo.InvariantCulture, out var n) && n >= 0 ? n : throw new ArgumentException($"{name} takes a whole number");
