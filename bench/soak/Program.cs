@@ -14,8 +14,8 @@ catch (ArgumentException e)
 }
 
 var work = Directory.CreateTempSubdirectory("proxymesh-soak-").FullName;
-Console.WriteLine($"work folder {work}; publishing ProxyMesh (Release)…");
-var publishDirectory = await ProxyUnderTest.PublishAsync(options.RepositoryRoot, work);
+Console.WriteLine($"work folder {work}; {(options.PublishedProxy is null ? "publishing ProxyMesh (Release)…" : $"ProxyMesh as published in {options.PublishedProxy}")}");
+var publishDirectory = options.PublishedProxy ?? await ProxyUnderTest.PublishAsync(options.RepositoryRoot, work);
 var context = await RunContext.CaptureAsync(options.RepositoryRoot);
 await using var backends = await Backends.StartAsync();
 

@@ -29,6 +29,7 @@ internal sealed record SoakOptions(
     bool FreshRecoveryClient,
     string? ProxyCpus,
     string? ToolsDirectory,
+    string? PublishedProxy,
     bool HeapDumps,
     string RepositoryRoot,
     string? OutPath)
@@ -63,6 +64,8 @@ internal sealed record SoakOptions(
           --protocols LIST            overload mode: which of http1,h2c,grpc to overload, each on a fresh proxy (default all)
           --fresh-recovery-client     overload mode: the recovery second on a new client (new connections), not the
                                       overload's own
+          --published DIR             run this already published ProxyMesh (dotnet publish Proxy -c Release -o DIR) instead
+                                      of publishing it again
           --proxy-cpus LIST           pin the proxy to these CPUs (taskset -c), as a sidecar with a CPU limit (default: all)
           --out PATH                  where the Markdown result goes (default bench/results/soak.md or
                                       bench/results/overload.md; 'none' to print only)
@@ -81,6 +84,7 @@ internal sealed record SoakOptions(
         var maxSlope = 1.0;
         var maxHeapSlope = 0.5;
         string? tools = null;
+        string? published = null;
         var heapDumps = false;
         int maxThreads = 10, maxHandles = 50, maxConnections = 50;
         var overloadDuration = TimeSpan.FromSeconds(15);
@@ -112,6 +116,7 @@ internal sealed record SoakOptions(
                 case "--max-rss-slope": maxSlope = Number(Value(), "--max-rss-slope"); break;
                 case "--max-heap-slope": maxHeapSlope = Number(Value(), "--max-heap-slope"); break;
                 case "--tools": tools = Path.GetFullPath(Value()); break;
+                case "--published": published = Path.GetFullPath(Value()); break;
                 case "--gcdump": heapDumps = true; break;
                 case "--max-thread-growth": maxThreads = Count(Value(), "--max-thread-growth"); break;
                 case "--max-handle-growth": maxHandles = Count(Value(), "--max-handle-growth"); break;
@@ -147,7 +152,7 @@ internal sealed record SoakOptions(
         return new SoakOptions(
             mode, duration, warmUp, sample, reload, httpRate, h2cRate, grpcRate, grpcMessages, wsConnections, wsRate,
             maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99, maxPeakRss, protocols, freshRecoveryClient,
-            cpus, tools, heapDumps, root, outPath);
+            cpus, tools, published, heapDumps, root, outPath);
     }
 
     /// <summary>30m, 2m, 90s, 500ms or a number of seconds.</summary>
