@@ -8,7 +8,8 @@ namespace ProxyMesh.Bench.Soak;
 /// <param name="Gen2Bytes">Gen2 size after the last collection: what survived long enough to be old.</param>
 /// <param name="CommittedBytes">Memory the GC has committed from the OS (<c>dotnet.gc.last_collection.memory.committed_size</c>).</param>
 /// <param name="FragmentationBytes">Free space inside the GC heap after the last collection, all generations.</param>
-internal sealed record RuntimeSnapshot(double HeapBytes, double Gen2Bytes, double CommittedBytes, double FragmentationBytes);
+/// <param name="JitCompiledMethods">Methods JIT-compiled since the counters started (tier-up included): what grows the executable memory.</param>
+internal sealed record RuntimeSnapshot(double HeapBytes, double Gen2Bytes, double CommittedBytes, double FragmentationBytes, double JitCompiledMethods);
 
 /// <summary>
 /// Reads the proxy's <c>System.Runtime</c> meter with <c>dotnet-counters collect --format csv</c> (the NuGet tool, run
@@ -21,10 +22,12 @@ internal sealed class RuntimeCounters : IAsyncDisposable
     private const string HeapSize = "dotnet.gc.last_collection.heap.size (By)[gc.heap.generation=";
     private const string Fragmentation = "dotnet.gc.last_collection.heap.fragmentation.size (By)[gc.heap.generation=";
     private const string Committed = "dotnet.gc.last_collection.memory.committed_size (By)";
+    private const string JitCompiled = "dotnet.jit.compiled_methods (";
 
     private readonly ChildProcess tool;
     private readonly string csvPath;
     private readonly Dictionary<string, double> latest = new(StringComparer.Ordinal);
+    private double jitCompiledMethods;
     private long readOffset;
     private string partialLine = "";
 
@@ -97,7 +100,7 @@ internal sealed class RuntimeCounters : IAsyncDisposable
             }
         }
 
-        return new RuntimeSnapshot(heap, gen2, committed, fragmentation);
+        return new RuntimeSnapshot(heap, gen2, committed, fragmentation, jitCompiledMethods);
     }
 
     /// <summary>Timestamp,Provider,Counter Name,Counter Type,Mean/Increment — the name may hold commas in its tags.</summary>
@@ -112,7 +115,13 @@ internal sealed class RuntimeCounters : IAsyncDisposable
             return; // the header, or a line cut short
         }
 
-        latest[line[(afterProvider + 1)..beforeType]] = value;
+        var name = line[(afterProvider + 1)..beforeType];
+        if (name.StartsWith(JitCompiled, StringComparison.Ordinal))
+        {
+            jitCompiledMethods += value; // a rate: methods per refresh interval
+        }
+
+        latest[name] = value;
     }
 
     public ValueTask DisposeAsync() => tool.DisposeAsync();

@@ -85,6 +85,7 @@ internal static class SoakReport
             Row("… free space inside it, fragmentation (MB)", sample => sample.Runtime?.FragmentationBytes / Megabyte);
             Row("GC committed (MB)", sample => sample.Runtime?.CommittedBytes / Megabyte);
             Row("gen2 collections (count)", sample => sample.Gen2Collections);
+            Row("methods JIT-compiled since the start (count)", sample => sample.Runtime?.JitCompiledMethods);
             Row("threads", sample => sample.Threads);
             Row("open handles", sample => sample.Handles);
             Row("TCP connections", sample => sample.TcpConnections);
