@@ -37,7 +37,8 @@ internal static partial class OverloadRun
         md.AppendLine(context.Describe());
         md.AppendLine(CultureInfo.InvariantCulture,
             $"ProxyMesh published in Release with its defaults (access log on, to a file) and `ProxyMesh:Overload:MaxActiveRequests` {options.MaxActiveRequests}, " +
-            $"{(options.ProxyCpus is null ? "on all cores" : $"pinned to CPU {options.ProxyCpus} (taskset), as a sidecar with a CPU limit")}; a fresh proxy per protocol. " +
+            $"{(options.ProxyCpus is null ? "on all cores" : $"pinned to CPU {options.ProxyCpus} (taskset), as a sidecar with a CPU limit")}" +
+            $"{(options.MallocArenaMax > 0 ? $", `MALLOC_ARENA_MAX={options.MallocArenaMax}` as deploy/Dockerfile sets it" : "")}; a fresh proxy per protocol. " +
             $"Max throughput: closed loop with 32 requests in flight for 10 s after a 5 s warm-up (HTTP/1.1: `wrk -t1 -c32`; h2c and gRPC: " +
             $"`h2load -t1 -c4 -m8`). Open-loop load from the harness (requests due at a fixed rate whatever the answers do; HttpClient / Grpc.Net.Client, " +
             $"up to {OverloadClient.MaxConnections} HTTP/1.1 connections, HTTP/2 connections as the streams need): a quarter of the max for 5 s (baseline), then " +
@@ -61,7 +62,7 @@ internal static partial class OverloadRun
         SoakOptions options, OverloadProtocol protocol, string publishDirectory, string work, Backends backends)
     {
         await using var proxy = await ProxyUnderTest.StartAsync(
-            publishDirectory, work, backends, $"\"MaxActiveRequests\": {options.MaxActiveRequests}", options.ProxyCpus);
+            publishDirectory, work, backends, options.MallocArenaMax, $"\"MaxActiveRequests\": {options.MaxActiveRequests}", options.ProxyCpus);
         var baseAddress = new Uri($"http://127.0.0.1:{proxy.Port}");
         var idleRss = ProcessSample.Read(proxy.Pid, TimeSpan.Zero).RssBytes;
         using var stopSampling = new CancellationTokenSource();

@@ -27,7 +27,7 @@ if (options.IsOverload)
 }
 else
 {
-    await using var proxy = await ProxyUnderTest.StartAsync(publishDirectory, work, backends, cpus: options.ProxyCpus);
+    await using var proxy = await ProxyUnderTest.StartAsync(publishDirectory, work, backends, options.MallocArenaMax, cpus: options.ProxyCpus);
     var result = await new SoakRun(options, proxy).RunAsync();
     context.LoadAtEnd = RunContext.LoadAverage();
     (markdown, passed) = SoakReport.Render(options, result, context);

@@ -62,8 +62,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
 
     /// <param name="overloadSection">JSON members of <c>ProxyMesh:Overload</c>, or empty for the defaults (off).</param>
     /// <param name="cpus">A <c>taskset</c> CPU list the proxy is pinned to (as a sidecar with a CPU limit), or null for all.</param>
+    /// <param name="mallocArenaMax">MALLOC_ARENA_MAX for the proxy (deploy/Dockerfile sets 2), or 0 for glibc's default.</param>
     public static async Task<ProxyUnderTest> StartAsync(
-        string publishDirectory, string workDirectory, Backends backends, string overloadSection = "", string? cpus = null)
+        string publishDirectory, string workDirectory, Backends backends, int mallocArenaMax, string overloadSection = "", string? cpus = null)
     {
         var port = ChildProcess.FreePort();
         var adminPort = ChildProcess.FreePort();
@@ -73,7 +74,8 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         var process = ChildProcess.Start(
             "/bin/sh",
             ["-c", $"cd '{publishDirectory}' && exec {(cpus is null ? "" : $"taskset -c '{cpus}' ")}dotnet ProxyMesh.Proxy.dll --config '{configPath}'"],
-            Path.Combine(workDirectory, "proxymesh.log"));
+            Path.Combine(workDirectory, "proxymesh.log"),
+            mallocArenaMax > 0 ? new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = mallocArenaMax.ToString(System.Globalization.CultureInfo.InvariantCulture) } : null);
         var proxy = new ProxyUnderTest(process, configPath, backends, overloadSection, port, adminPort, workDirectory);
         await process.WaitForPortAsync(port, TimeSpan.FromSeconds(120));
         await process.WaitForPortAsync(adminPort, TimeSpan.FromSeconds(30));

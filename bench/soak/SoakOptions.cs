@@ -30,6 +30,7 @@ internal sealed record SoakOptions(
     string? ProxyCpus,
     string? ToolsDirectory,
     string? PublishedProxy,
+    int MallocArenaMax,
     bool HeapDumps,
     string RepositoryRoot,
     string? OutPath)
@@ -66,6 +67,8 @@ internal sealed record SoakOptions(
                                       overload's own
           --published DIR             run this already published ProxyMesh (dotnet publish Proxy -c Release -o DIR) instead
                                       of publishing it again
+          --malloc-arena-max N        MALLOC_ARENA_MAX for the proxy, as deploy/Dockerfile sets it (default 2; 0 leaves
+                                      glibc's default of 8 arenas per core)
           --proxy-cpus LIST           pin the proxy to these CPUs (taskset -c), as a sidecar with a CPU limit (default: all)
           --out PATH                  where the Markdown result goes (default bench/results/soak.md or
                                       bench/results/overload.md; 'none' to print only)
@@ -85,6 +88,7 @@ internal sealed record SoakOptions(
         var maxHeapSlope = 0.5;
         string? tools = null;
         string? published = null;
+        var mallocArenaMax = 2;
         var heapDumps = false;
         int maxThreads = 10, maxHandles = 50, maxConnections = 50;
         var overloadDuration = TimeSpan.FromSeconds(15);
@@ -117,6 +121,7 @@ internal sealed record SoakOptions(
                 case "--max-heap-slope": maxHeapSlope = Number(Value(), "--max-heap-slope"); break;
                 case "--tools": tools = Path.GetFullPath(Value()); break;
                 case "--published": published = Path.GetFullPath(Value()); break;
+                case "--malloc-arena-max": mallocArenaMax = Count(Value(), "--malloc-arena-max"); break;
                 case "--gcdump": heapDumps = true; break;
                 case "--max-thread-growth": maxThreads = Count(Value(), "--max-thread-growth"); break;
                 case "--max-handle-growth": maxHandles = Count(Value(), "--max-handle-growth"); break;
@@ -152,7 +157,7 @@ internal sealed record SoakOptions(
         return new SoakOptions(
             mode, duration, warmUp, sample, reload, httpRate, h2cRate, grpcRate, grpcMessages, wsConnections, wsRate,
             maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99, maxPeakRss, protocols, freshRecoveryClient,
-            cpus, tools, published, heapDumps, root, outPath);
+            cpus, tools, published, mallocArenaMax, heapDumps, root, outPath);
     }
 
     /// <summary>30m, 2m, 90s, 500ms or a number of seconds.</summary>

@@ -52,7 +52,7 @@ internal static class SoakReport
             $"HTTP/1.1 {options.HttpRate}/s (GET and 1 KiB echo POST), h2c {options.H2cRate}/s (to an h2c and an HTTP/1.1 upstream), " +
             $"gRPC server streaming {options.GrpcStreamRate} calls/s × {options.GrpcMessagesPerStream} messages, WebSocket {options.WebSocketMessageRate} messages/s over " +
             $"{options.WebSocketConnections} connections (each closed and reopened after 100 messages), a config reload (route and cluster added or removed) every " +
-            $"{options.ReloadInterval.TotalSeconds:0.#} s.");
+            $"{options.ReloadInterval.TotalSeconds:0.#} s. The proxy runs with {Arenas(options.MallocArenaMax)}.");
         md.AppendLine();
         md.AppendLine("| traffic | succeeded | failed | per second |");
         md.AppendLine("| --- | ---: | ---: | ---: |");
@@ -172,6 +172,10 @@ internal static class SoakReport
         var variance = samples.Sum(sample => Math.Pow(sample.Elapsed.TotalMinutes - meanX, 2));
         return variance == 0 ? 0 : covariance / variance;
     }
+
+    private static string Arenas(int mallocArenaMax) => mallocArenaMax > 0
+        ? $"`MALLOC_ARENA_MAX={mallocArenaMax}` (as deploy/Dockerfile sets it)"
+        : "glibc's default malloc arenas (no `MALLOC_ARENA_MAX`)";
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
