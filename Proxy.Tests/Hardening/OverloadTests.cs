@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using Grpc.Core;
+using ProxyMesh.Proxy.Tests.Grpc;
 using ProxyMesh.Proxy.Tests.Infrastructure;
 
 namespace ProxyMesh.Proxy.Tests.Hardening;
@@ -39,6 +41,87 @@ public sealed class OverloadTests
         }
 
         Assert.Equal("ok", await client.GetStringAsync("/after"));
+    }
+
+    [Fact]
+    public async Task Http2_streams_count_one_by_one_and_a_stream_over_the_limit_is_shed_on_the_same_connection()
+    {
+        // Two streams held on one h2c connection fill the limit; a third stream on that connection, and one from curl's
+        // own HTTP/2 stack, are shed; the connection itself stays usable and serves again once the held streams end.
+        await using var upstream = await GatedBackend.StartAsync();
+        var config = new ProxyConfig().Cluster("app", upstream.Address).Route("app", "app");
+        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxActiveRequests"] = 2 };
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var client = Clients.H2c(proxy.Ingress);
+
+        var held = new[] { client.SendAsync(client.Request(HttpMethod.Get, "/a/hold")), client.SendAsync(client.Request(HttpMethod.Get, "/b/hold")) };
+        await upstream.WaitForHeldAsync(2);
+        using (var shed = await client.SendAsync(client.Request(HttpMethod.Get, "/c")))
+        {
+            Assert.Equal(HttpVersion.Version20, shed.Version);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, shed.StatusCode);
+            Assert.Equal("true", shed.Headers.GetValues("x-envoy-overloaded").Single());
+        }
+
+        var (exitCode, output) = await Curl.RunAsync("--http2-prior-knowledge", "--include", new Uri(proxy.Ingress, "/d").ToString());
+        Assert.True(exitCode == 0, output);
+        Assert.StartsWith("HTTP/2 503", output, StringComparison.Ordinal);
+        Assert.Contains("x-envoy-overloaded: true", output, StringComparison.OrdinalIgnoreCase);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_overload_shed_total", "reason=\"max_active_requests\"", 2);
+
+        upstream.Open();
+        foreach (var response in await Task.WhenAll(held))
+        {
+            Assert.Equal(HttpVersion.Version20, response.Version);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+
+        using var after = await client.SendAsync(client.Request(HttpMethod.Get, "/after"));
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_grpc_call_over_the_limit_is_a_trailers_only_unavailable_with_x_envoy_overloaded()
+    {
+        await using var upstream = await EchoUpstream.StartAsync();
+        var config = new ProxyConfig().Cluster("echo", upstream.Address, http2: true).Route("grpc", "echo");
+        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxActiveRequests"] = 1 };
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var channel = EchoUpstream.Channel(proxy.Ingress);
+        var echo = new Echo.EchoClient(channel);
+        var holding = echo.ServerStream(new EchoRequest { Message = "held", Count = 0 });
+        Assert.True(await holding.ResponseStream.MoveNext(CancellationToken.None));
+
+        // Grpc.Net.Client: UNAVAILABLE, the header among the response headers.
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await echo.UnaryAsync(new EchoRequest { Message = "over" }));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Equal("envoy overloaded", refused.Status.Detail);
+        Assert.Contains(refused.Trailers, entry => entry.Key == "x-envoy-overloaded" && entry.Value == "true");
+
+        // python3-h2: one HEADERS frame with :status 200, grpc-status 14 and END_STREAM, no DATA: a valid trailers-only response.
+        var raw = Assert.Single(await RawGrpcCall.SendAsync(proxy.Ingress, new RawGrpcCall.Request("/proxymesh.test.Echo/Unary", RawGrpcCall.EchoRequest("over"))));
+        Assert.Equal("200", raw.Header(":status"));
+        Assert.Equal("application/grpc", raw.Header("content-type"));
+        Assert.Equal("14", raw.Header("grpc-status"));
+        Assert.Equal("true", raw.Header("x-envoy-overloaded"));
+        Assert.True(raw.EndStreamOnHeaders, "END_STREAM was not on the HEADERS frame");
+        Assert.Equal(0, raw.DataBytes);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_overload_shed_total", "reason=\"max_active_requests\"", 2);
+
+        // The held call ends; its slot frees once the proxy has finished it.
+        holding.Dispose();
+        await Eventually.AssertAsync(async () =>
+        {
+            try
+            {
+                return (await echo.UnaryAsync(new EchoRequest { Message = "after" })).Message == "after";
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            {
+                return false;
+            }
+        }, "a call served once the held one ended");
     }
 
     [Fact]

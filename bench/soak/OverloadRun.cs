@@ -7,73 +7,114 @@ using HdrHistogram;
 namespace ProxyMesh.Bench.Soak;
 
 /// <summary>
-/// Overload mode: measures the proxy's max throughput with wrk (closed loop, after a warm-up), then offers
+/// Overload mode, per protocol (HTTP/1.1, h2c, gRPC unary), each against a fresh proxy: measures the proxy's max
+/// throughput (closed loop, after a warm-up: wrk for HTTP/1.1, h2load for h2c and gRPC), then offers
 /// <see cref="SoakOptions.OverloadFactor"/> times that open-loop, and right after it a quarter of it for one second.
-/// Reports the share of fast 503s with <c>x-envoy-overloaded</c>, the latency of accepted requests, the RSS peak,
+/// Reports the share of fast refusals with <c>x-envoy-overloaded</c>, the latency of accepted requests, the RSS peak,
 /// and whether the second after the overload was served normally.
 /// </summary>
 internal static partial class OverloadRun
 {
     private const double Megabyte = 1024 * 1024;
+    private const string Baseline = "baseline";
+    private const string Overload = "overload";
+    private const string Recovery = "recovery";
 
     public static async Task<(string Markdown, bool Passed)> RunAsync(
         SoakOptions options, string publishDirectory, string work, Backends backends, RunContext context)
     {
-        await using var proxy = await ProxyUnderTest.StartAsync(
-            publishDirectory, work, backends, $"\"MaxActiveRequests\": {options.MaxActiveRequests}", options.ProxyCpus);
-        var url = new Uri($"http://127.0.0.1:{proxy.Port}/small");
-        var idleRss = ProcessSample.Read(proxy.Pid, TimeSpan.Zero).RssBytes;
-        using var stopSampling = new CancellationTokenSource();
-        var peakRss = SamplePeakRssAsync(proxy.Pid, stopSampling.Token);
-
-        Console.WriteLine("overload: warming up (wrk 5 s), then measuring the max throughput (wrk -t1 -c32, 10 s)…");
-        await WrkAsync(url, TimeSpan.FromSeconds(5));
-        var max = await WrkAsync(url, TimeSpan.FromSeconds(10));
-        var quarter = max / 4;
-        await PhaseAsync(url, "warm-up", quarter, TimeSpan.FromSeconds(3));
-        var before = await PhaseAsync(url, Baseline, quarter, TimeSpan.FromSeconds(5));
-        var shedBefore = await ShedCountAsync(proxy.AdminPort);
-        Console.WriteLine($"overload: max {max:N0} req/s; offering {options.OverloadFactor}× = {max * options.OverloadFactor:N0} req/s for {options.OverloadDuration.TotalSeconds} s…");
-        var during = await PhaseAsync(url, Overload, max * options.OverloadFactor, options.OverloadDuration);
-        var after = await PhaseAsync(url, Recovery, quarter, TimeSpan.FromSeconds(1));
-        var shedCounted = await ShedCountAsync(proxy.AdminPort) - shedBefore;
-        await stopSampling.CancelAsync();
-        var peak = await peakRss;
-        context.LoadAtEnd = RunContext.LoadAverage();
-        var inProxy = await ProxyDurationsAsync(proxy.LogPath);
-
-        var checks = new List<(string What, string Seen, string Limit, bool Passed)>
+        var sections = new List<(string Markdown, bool Passed)>();
+        foreach (var protocol in options.Protocols)
         {
-            ("requests that failed (neither 200 nor 503)", N(during.Failed + after.Failed), "0", during.Failed + after.Failed == 0),
-            ("503s without `x-envoy-overloaded: true`", N(during.ShedWithoutHeader), "0", during.ShedWithoutHeader == 0),
-            ("503s not counted in `proxymesh_overload_shed_total`", N(during.Shed + after.Shed - (long)shedCounted), "0", during.Shed + after.Shed == (long)shedCounted),
-            ("accepted requests' P99 at overload, in the proxy (ms)", Ms(inProxy[Overload], 99), $"≤ {options.MaxAcceptedP99Milliseconds:N0}",
-                inProxy[Overload].GetValueAtPercentile(99) / 1000.0 <= options.MaxAcceptedP99Milliseconds),
-            ("requests served in the second after the load drops", $"{N(after.Accepted)} of {N(after.Sent)}", "all", after.Accepted == after.Sent),
-            ("P99 of that second, from due (ms)", Ms(after.AcceptedFromDue, 99), $"≤ {options.MaxAcceptedP99Milliseconds:N0}",
-                after.AcceptedFromDue.GetValueAtPercentile(99) / 1000.0 <= options.MaxAcceptedP99Milliseconds),
-        };
-        var passed = checks.All(check => check.Passed);
+            sections.Add(await RunProtocolAsync(options, protocol, publishDirectory, Path.Combine(work, protocol.ToString().ToLowerInvariant()), backends));
+        }
 
+        context.LoadAtEnd = RunContext.LoadAverage();
+        var passed = sections.All(section => section.Passed);
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"# Overload at {options.OverloadFactor}× max throughput: {(passed ? "passed" : "FAILED")}");
         md.AppendLine();
         md.AppendLine(context.Describe());
         md.AppendLine(CultureInfo.InvariantCulture,
             $"ProxyMesh published in Release with its defaults (access log on, to a file) and `ProxyMesh:Overload:MaxActiveRequests` {options.MaxActiveRequests}, " +
-            $"{(options.ProxyCpus is null ? "on all cores" : $"pinned to CPU {options.ProxyCpus} (taskset), as a sidecar with a CPU limit")}; " +
-            $"`GET /small` (2 bytes) to a Kestrel HTTP/1.1 upstream. Max throughput: wrk -t1 -c32 for 10 s after a 5 s warm-up. Open-loop load from the harness " +
-            $"(HttpClient, up to {OpenLoopGenerator.MaxConnections} connections, a fresh client per phase): a quarter of the max for 5 s (baseline), then " +
-            $"{options.OverloadFactor}× for {options.OverloadDuration.TotalSeconds:0} s, and once its last answer is in, a quarter again for 1 s (recovery). " +
-            $"Latency *from send* is from handing the request to HttpClient to the last byte, *from due* from when the open-loop schedule " +
-            $"wanted it sent (client-side queueing included); *in the proxy* is the access log's `duration_ms` of the 200s (from the request " +
-            $"reaching ProxyMesh's pipeline to its end). When the load generator and the proxy together cannot keep up with the offered rate on " +
-            $"the shared cores, requests queue in the client and only the in-proxy figure describes the proxy.");
+            $"{(options.ProxyCpus is null ? "on all cores" : $"pinned to CPU {options.ProxyCpus} (taskset), as a sidecar with a CPU limit")}" +
+            $"{(options.MallocArenaMax > 0 ? $", `MALLOC_ARENA_MAX={options.MallocArenaMax}` as deploy/Dockerfile sets it" : "")}; a fresh proxy per protocol. " +
+            $"Max throughput: closed loop with 32 requests in flight for 10 s after a 5 s warm-up (HTTP/1.1: `wrk -t1 -c32`; h2c and gRPC: " +
+            $"`h2load -t1 -c4 -m8`). Open-loop load from the harness (requests due at a fixed rate whatever the answers do; HttpClient / Grpc.Net.Client, " +
+            $"up to {OverloadClient.MaxConnections} HTTP/1.1 connections, HTTP/2 connections as the streams need): a quarter of the max for 5 s (baseline), then " +
+            $"{options.OverloadFactor}× for {options.OverloadDuration.TotalSeconds:0} s, and once its last answer is in, a quarter again for 1 s (recovery) " +
+            $"{(options.FreshRecoveryClient ? "on a fresh client (new connections)" : "on the overload's client, whose connections stay open as real clients' do")}, " +
+            $"after a full GC of the harness itself (so a pause of the load generator does not release a burst of due requests at once). Latency *from send* is " +
+            $"from handing the request to the client to the last byte, *from due* from when the open-loop schedule wanted it sent (client-side queueing " +
+            $"included); *in the proxy* is the access log's `duration_ms` of the accepted requests (from the request reaching ProxyMesh's pipeline to its end). " +
+            $"When the load generator and the proxy together cannot keep up with the offered rate on the shared cores, requests queue in the client and only " +
+            $"the in-proxy figure describes the proxy.");
+        foreach (var (section, _) in sections)
+        {
+            md.AppendLine();
+            md.Append(section);
+        }
+
+        return (md.ToString(), passed);
+    }
+
+    private static async Task<(string Markdown, bool Passed)> RunProtocolAsync(
+        SoakOptions options, OverloadProtocol protocol, string publishDirectory, string work, Backends backends)
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(
+            publishDirectory, work, backends, options.MallocArenaMax, $"\"MaxActiveRequests\": {options.MaxActiveRequests}", options.ProxyCpus);
+        var baseAddress = new Uri($"http://127.0.0.1:{proxy.Port}");
+        var idleRss = ProcessSample.Read(proxy.Pid, TimeSpan.Zero).RssBytes;
+        using var stopSampling = new CancellationTokenSource();
+        var peakRss = SamplePeakRssAsync(proxy.Pid, stopSampling.Token);
+
+        Console.WriteLine($"overload {protocol}: measuring the max throughput (closed loop, 32 in flight, 5 s warm-up, 10 s)…");
+        var max = await MaxThroughputAsync(protocol, baseAddress, work);
+        var quarter = max / 4;
+        OpenLoopResult before;
+        using (var steady = new OverloadClient(protocol, baseAddress))
+        {
+            await OpenLoopGenerator.RunAsync(steady, "warm-up", quarter, TimeSpan.FromSeconds(3));
+            before = await OpenLoopGenerator.RunAsync(steady, Baseline, quarter, TimeSpan.FromSeconds(5));
+        }
+
+        var shedBefore = await ShedCountAsync(proxy.AdminPort);
+        Console.WriteLine($"overload {protocol}: max {max:N0} req/s; offering {options.OverloadFactor}× = {max * options.OverloadFactor:N0} req/s for {options.OverloadDuration.TotalSeconds} s…");
+        using var overloadClient = new OverloadClient(protocol, baseAddress);
+        var during = await OpenLoopGenerator.RunAsync(overloadClient, Overload, max * options.OverloadFactor, options.OverloadDuration);
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
+        using var freshClient = options.FreshRecoveryClient ? new OverloadClient(protocol, baseAddress) : null;
+        var after = await OpenLoopGenerator.RunAsync(freshClient ?? overloadClient, Recovery, quarter, TimeSpan.FromSeconds(1));
+        var shedCounted = await ShedCountAsync(proxy.AdminPort) - shedBefore;
+        await stopSampling.CancelAsync();
+        var peak = await peakRss;
+        var inProxy = await ProxyDurationsAsync(proxy.LogPath);
+
+        var refusal = protocol == OverloadProtocol.Grpc ? "UNAVAILABLE" : "503s";
+        var checks = new List<(string What, string Seen, string Limit, bool Passed)>
+        {
+            ($"requests that failed (neither accepted nor {refusal})", N(during.Failed + after.Failed), "0", during.Failed + after.Failed == 0),
+            ($"{refusal} without `x-envoy-overloaded: true`", N(during.ShedWithoutHeader + after.ShedWithoutHeader), "0", during.ShedWithoutHeader + after.ShedWithoutHeader == 0),
+            ($"{refusal} not counted in `proxymesh_overload_shed_total`", N(during.Shed + after.Shed - (long)shedCounted), "0", during.Shed + after.Shed == (long)shedCounted),
+            ("accepted requests' P99 at overload, in the proxy (ms)", Ms(inProxy[Overload], 99), $"≤ {options.MaxAcceptedP99Milliseconds:N0}",
+                inProxy[Overload].TotalCount > 0 && inProxy[Overload].GetValueAtPercentile(99) / 1000.0 <= options.MaxAcceptedP99Milliseconds),
+            ("RSS peak (MB)", $"{peak / Megabyte:N0}", $"≤ {options.MaxPeakRssMegabytes:N0}", peak / Megabyte <= options.MaxPeakRssMegabytes),
+            ("requests served in the second after the load drops", $"{N(after.Accepted)} of {N(after.Sent)}", "all", after.Accepted == after.Sent),
+            ("P99 of that second, from due (ms)", Ms(after.AcceptedFromDue, 99), $"≤ {options.MaxAcceptedP99Milliseconds:N0}",
+                after.AcceptedFromDue.TotalCount > 0 && after.AcceptedFromDue.GetValueAtPercentile(99) / 1000.0 <= options.MaxAcceptedP99Milliseconds),
+        };
+        var passed = checks.All(check => check.Passed);
+
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"## {Describe(protocol)}: {(passed ? "passed" : "FAILED")}");
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Max throughput: **{max:N0} req/s**; RSS idle {idleRss / Megabyte:N0} MB, peak **{peak / Megabyte:N0} MB**.");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"Max throughput: **{max:N0} req/s**; RSS idle {idleRss / Megabyte:N0} MB, peak **{peak / Megabyte:N0} MB**.");
         md.AppendLine();
-        md.AppendLine("| phase | offered req/s | answered req/s | sent | 200 | 503 overloaded | shed share | accepted P50 / P99 in the proxy (ms) | accepted P50 / P99 from send (ms) | accepted P50 / P99 from due (ms) | 503 P50 / P99 from send (ms) |");
-        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| phase | offered req/s | answered req/s | sent | accepted | {refusal} overloaded | shed share | accepted P50 / P99 in the proxy (ms) | accepted P50 / P99 from send (ms) | accepted P50 / P99 from due (ms) | {refusal} P50 / P99 from send (ms) | {refusal} due at (ms into the phase) | harness GC pause (ms) |");
+        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         Row($"{Baseline} (¼ max)", before);
         Row($"{Overload} ({options.OverloadFactor}× max)", during);
         Row($"{Recovery}: the second after (¼ max)", after);
@@ -100,43 +141,39 @@ internal static partial class OverloadRun
             $"| {phase} | {r.OfferedRate:N0} | {r.Sent / r.Elapsed.TotalSeconds:N0} | {N(r.Sent)} | {N(r.Accepted)} | {N(r.Shed)} | {r.ShedShare:P1} | " +
             $"{Ms(inProxy[r.Phase], 50)} / {Ms(inProxy[r.Phase], 99)} | " +
             $"{Ms(r.AcceptedFromSend, 50)} / {Ms(r.AcceptedFromSend, 99)} | {Ms(r.AcceptedFromDue, 50)} / {Ms(r.AcceptedFromDue, 99)} | " +
-            $"{Ms(r.ShedFromSend, 50)} / {Ms(r.ShedFromSend, 99)} |");
+            $"{Ms(r.ShedFromSend, 50)} / {Ms(r.ShedFromSend, 99)} | " +
+            $"{(r.ShedDueFirst is { } first ? $"{first.TotalMilliseconds:N0}–{r.ShedDueLast!.Value.TotalMilliseconds:N0}" : "—")} | {r.HarnessGcPause.TotalMilliseconds:N0} |");
     }
 
-    private const string Baseline = "baseline";
-    private const string Overload = "overload";
-    private const string Recovery = "recovery";
-
-    /// <summary>One open-loop phase on a fresh client; its requests carry <c>?phase=</c> so the access log tells them apart.</summary>
-    private static async Task<OpenLoopResult> PhaseAsync(Uri url, string phase, double rate, TimeSpan duration)
+    private static string Describe(OverloadProtocol protocol) => protocol switch
     {
-        using var generator = new OpenLoopGenerator(new Uri(url, $"?phase={phase}"), phase);
-        return await generator.RunAsync(rate, duration);
-    }
+        OverloadProtocol.Http1 => "HTTP/1.1: `GET /small` (2 bytes) to a Kestrel HTTP/1.1 upstream",
+        OverloadProtocol.H2c => "h2c: `GET /h2/small` (2 bytes) over HTTP/2 with prior knowledge to a Kestrel h2c upstream",
+        _ => "gRPC unary: `Echo/Unary` over h2c to a Grpc.AspNetCore service on a Kestrel h2c upstream",
+    };
 
-    /// <summary>The access log's <c>duration_ms</c> of every 200 per phase, in microseconds.</summary>
+    /// <summary>The access log's <c>duration_ms</c> of every accepted request per phase (told apart by request id), in microseconds.</summary>
     private static async Task<Dictionary<string, LongHistogram>> ProxyDurationsAsync(string logPath)
     {
-        var phases = new[] { Baseline, Overload, Recovery }.ToDictionary(phase => phase, _ => new LongHistogram(TimeSpan.FromSeconds(120).Ticks / 10, 3));
+        var phases = new[] { Baseline, Overload, Recovery }.ToDictionary(OverloadClient.RequestIdOf, _ => new LongHistogram(TimeSpan.FromSeconds(120).Ticks / 10, 3));
         await using var stream = new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         using var reader = new StreamReader(stream);
         while (await reader.ReadLineAsync() is { } line)
         {
-            if (!line.StartsWith('{') || !line.Contains("\"path\":\"/small?phase=", StringComparison.Ordinal))
+            if (!line.StartsWith('{') || !line.Contains("\"request_id\":\"overload-", StringComparison.Ordinal))
             {
                 continue;
             }
 
             using var entry = System.Text.Json.JsonDocument.Parse(line);
             var root = entry.RootElement;
-            var phase = root.GetProperty("path").GetString()!["/small?phase=".Length..];
-            if (phases.TryGetValue(phase, out var histogram) && root.GetProperty("response_code").GetInt32() == 200)
+            if (phases.TryGetValue(root.GetProperty("request_id").GetString()!, out var histogram) && root.GetProperty("response_code").GetInt32() == 200)
             {
                 histogram.RecordValue(Math.Max(1, (long)(root.GetProperty("duration_ms").GetDouble() * 1000)));
             }
         }
 
-        return phases;
+        return phases.ToDictionary(pair => pair.Key["overload-".Length..], pair => pair.Value);
     }
 
     private static async Task<long> SamplePeakRssAsync(int pid, CancellationToken stop)
@@ -162,23 +199,47 @@ internal static partial class OverloadRun
         return peak;
     }
 
-    /// <summary>Requests per second wrk reached (closed loop, one thread, 32 connections).</summary>
-    private static async Task<double> WrkAsync(Uri url, TimeSpan duration)
+    /// <summary>Requests per second a closed-loop tool reached with 32 requests in flight, after a 5 s warm-up.</summary>
+    private static async Task<double> MaxThroughputAsync(OverloadProtocol protocol, Uri baseAddress, string work)
     {
-        var info = new ProcessStartInfo("wrk", ["-t1", "-c32", $"-d{(int)duration.TotalSeconds}s", url.ToString()]) { RedirectStandardOutput = true };
-        using var wrk = Process.Start(info) ?? throw new InvalidOperationException("wrk did not start (apt-get install wrk)");
-        var output = await wrk.StandardOutput.ReadToEndAsync();
-        await wrk.WaitForExitAsync();
-        var match = RequestsPerSecond().Match(output);
-        return match.Success ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException($"wrk said:\n{output}");
+        var url = new Uri(baseAddress, OverloadClient.PathOf(protocol)).ToString();
+        if (protocol == OverloadProtocol.Http1)
+        {
+            await ToolAsync("wrk", ["-t1", "-c32", "-d5s", url]);
+            return Parse(WrkRequestsPerSecond(), await ToolAsync("wrk", ["-t1", "-c32", "-d10s", url]));
+        }
+
+        List<string> arguments = ["-t1", "-c4", "-m8", "--warm-up-time=5", "-D10"];
+        if (protocol == OverloadProtocol.Grpc)
+        {
+            // One gRPC message: not compressed, 3 bytes long, EchoRequest { message = "x" }.
+            var body = Path.Combine(work, "grpc-request.bin");
+            await File.WriteAllBytesAsync(body, [0, 0, 0, 0, 3, 0x0a, 0x01, (byte)'x']);
+            arguments.AddRange(["-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers"]);
+        }
+
+        arguments.Add(url);
+        return Parse(H2loadRequestsPerSecond(), await ToolAsync("h2load", arguments));
+
+        static double Parse(Regex regex, string output) =>
+            regex.Match(output) is { Success: true } match ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException($"no rate in:\n{output}");
+    }
+
+    private static async Task<string> ToolAsync(string tool, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(tool, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{tool} did not start (apt-get install wrk nghttp2-client)");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return await output + await error;
     }
 
     private static async Task<double> ShedCountAsync(int adminPort)
     {
         using var client = new HttpClient();
         var metrics = await client.GetStringAsync(new Uri($"http://127.0.0.1:{adminPort}/metrics"));
-        var match = ShedTotal().Match(metrics);
-        return match.Success ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        return PrometheusText.Value(metrics, "proxymesh_overload_shed_total", "reason=\"max_active_requests\"") ?? 0;
     }
 
     private static string Ms(HistogramBase histogram, double percentile) =>
@@ -187,8 +248,9 @@ internal static partial class OverloadRun
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
     [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]
-    private static partial Regex RequestsPerSecond();
+    private static partial Regex WrkRequestsPerSecond();
 
-    [GeneratedRegex(@"^proxymesh_overload_shed_total\{[^}]*reason=""max_active_requests""[^}]*\} ([0-9.e+]+)$", RegexOptions.Multiline)]
-    private static partial Regex ShedTotal();
+    /// <summary>"finished in 10.00s, 13630.30 req/s, 1.08MB/s".</summary>
+    [GeneratedRegex(@"finished in [0-9.]+m?s, ([0-9.]+) req/s")]
+    private static partial Regex H2loadRequestsPerSecond();
 }

@@ -14,8 +14,8 @@ catch (ArgumentException e)
 }
 
 var work = Directory.CreateTempSubdirectory("proxymesh-soak-").FullName;
-Console.WriteLine($"work folder {work}; publishing ProxyMesh (Release)…");
-var publishDirectory = await ProxyUnderTest.PublishAsync(options.RepositoryRoot, work);
+Console.WriteLine($"work folder {work}; {(options.PublishedProxy is null ? "publishing ProxyMesh (Release)…" : $"ProxyMesh as published in {options.PublishedProxy}")}");
+var publishDirectory = options.PublishedProxy ?? await ProxyUnderTest.PublishAsync(options.RepositoryRoot, work);
 var context = await RunContext.CaptureAsync(options.RepositoryRoot);
 await using var backends = await Backends.StartAsync();
 
@@ -27,7 +27,7 @@ if (options.IsOverload)
 }
 else
 {
-    await using var proxy = await ProxyUnderTest.StartAsync(publishDirectory, work, backends, cpus: options.ProxyCpus);
+    await using var proxy = await ProxyUnderTest.StartAsync(publishDirectory, work, backends, options.MallocArenaMax, cpus: options.ProxyCpus);
     var result = await new SoakRun(options, proxy).RunAsync();
     context.LoadAtEnd = RunContext.LoadAverage();
     (markdown, passed) = SoakReport.Render(options, result, context);

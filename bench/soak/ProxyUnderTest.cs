@@ -18,8 +18,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     private readonly Backends backends;
     private readonly string overloadSection;
 
-    private ProxyUnderTest(ChildProcess process, string configPath, Backends backends, string overloadSection, int port, int adminPort)
+    private ProxyUnderTest(ChildProcess process, string configPath, Backends backends, string overloadSection, int port, int adminPort, string workDirectory)
     {
+        WorkDirectory = workDirectory;
         this.process = process;
         this.configPath = configPath;
         this.backends = backends;
@@ -37,6 +38,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     public bool HasExited => process.HasExited;
 
     public string LogPath => process.LogPath;
+
+    /// <summary>The run's folder: config, log, and what the tools write (counters, heap dumps).</summary>
+    public string WorkDirectory { get; }
 
     public bool VariantB { get; private set; }
 
@@ -58,8 +62,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
 
     /// <param name="overloadSection">JSON members of <c>ProxyMesh:Overload</c>, or empty for the defaults (off).</param>
     /// <param name="cpus">A <c>taskset</c> CPU list the proxy is pinned to (as a sidecar with a CPU limit), or null for all.</param>
+    /// <param name="mallocArenaMax">MALLOC_ARENA_MAX for the proxy (deploy/Dockerfile sets 2), or 0 for glibc's default.</param>
     public static async Task<ProxyUnderTest> StartAsync(
-        string publishDirectory, string workDirectory, Backends backends, string overloadSection = "", string? cpus = null)
+        string publishDirectory, string workDirectory, Backends backends, int mallocArenaMax, string overloadSection = "", string? cpus = null)
     {
         var port = ChildProcess.FreePort();
         var adminPort = ChildProcess.FreePort();
@@ -69,8 +74,9 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         var process = ChildProcess.Start(
             "/bin/sh",
             ["-c", $"cd '{publishDirectory}' && exec {(cpus is null ? "" : $"taskset -c '{cpus}' ")}dotnet ProxyMesh.Proxy.dll --config '{configPath}'"],
-            Path.Combine(workDirectory, "proxymesh.log"));
-        var proxy = new ProxyUnderTest(process, configPath, backends, overloadSection, port, adminPort);
+            Path.Combine(workDirectory, "proxymesh.log"),
+            mallocArenaMax > 0 ? new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = mallocArenaMax.ToString(System.Globalization.CultureInfo.InvariantCulture) } : null);
+        var proxy = new ProxyUnderTest(process, configPath, backends, overloadSection, port, adminPort, workDirectory);
         await process.WaitForPortAsync(port, TimeSpan.FromSeconds(120));
         await process.WaitForPortAsync(adminPort, TimeSpan.FromSeconds(30));
         return proxy;

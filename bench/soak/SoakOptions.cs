@@ -16,6 +16,7 @@ internal sealed record SoakOptions(
     int WebSocketConnections,
     int WebSocketMessageRate,
     double MaxRssSlopeMbPerMinute,
+    double MaxHeapSlopeMbPerMinute,
     int MaxThreadGrowth,
     int MaxHandleGrowth,
     int MaxConnectionGrowth,
@@ -23,7 +24,14 @@ internal sealed record SoakOptions(
     int MaxActiveRequests,
     double OverloadFactor,
     double MaxAcceptedP99Milliseconds,
+    double MaxPeakRssMegabytes,
+    IReadOnlyList<OverloadProtocol> Protocols,
+    bool FreshRecoveryClient,
     string? ProxyCpus,
+    string? ToolsDirectory,
+    string? PublishedProxy,
+    int MallocArenaMax,
+    bool HeapDumps,
     string RepositoryRoot,
     string? OutPath)
 {
@@ -41,6 +49,11 @@ internal sealed record SoakOptions(
           --ws-connections N          WebSocket connections open at once (default 4)
           --ws-rate N                 WebSocket messages/s over all connections (default 40)
           --max-rss-slope MB          fail above this RSS slope, MB/min over the second half (default 1)
+          --max-heap-slope MB         fail above this slope of the GC heap after the last collection, MB/min over the
+                                      second half (default 0.5; judged when dotnet-counters is found)
+          --tools DIR                 where dotnet-counters and dotnet-gcdump (NuGet tools) are looked for before
+                                      ~/.dotnet/tools and PATH; without dotnet-counters the GC heap is not sampled
+          --gcdump                    soak mode: a dotnet-gcdump at the end of the warm-up and near the end, diffed by type
           --max-thread-growth N       fail when threads grow by more (default 10)
           --max-handle-growth N       fail when open handles grow by more (default 50)
           --max-connection-growth N   fail when TCP connections grow by more (default 50)
@@ -48,6 +61,14 @@ internal sealed record SoakOptions(
           --max-active N              overload mode: ProxyMesh:Overload:MaxActiveRequests (default 128)
           --factor F                  overload mode: offered load as a multiple of the max throughput (default 2)
           --max-accepted-p99 MS       overload mode: fail when accepted requests' P99 exceeds it (default 1000)
+          --max-peak-rss MB           overload mode: fail when the proxy's RSS peaks above it (default 400)
+          --protocols LIST            overload mode: which of http1,h2c,grpc to overload, each on a fresh proxy (default all)
+          --fresh-recovery-client     overload mode: the recovery second on a new client (new connections), not the
+                                      overload's own
+          --published DIR             run this already published ProxyMesh (dotnet publish Proxy -c Release -o DIR) instead
+                                      of publishing it again
+          --malloc-arena-max N        MALLOC_ARENA_MAX for the proxy, as deploy/Dockerfile sets it (default 2; 0 leaves
+                                      glibc's default of 8 arenas per core)
           --proxy-cpus LIST           pin the proxy to these CPUs (taskset -c), as a sidecar with a CPU limit (default: all)
           --out PATH                  where the Markdown result goes (default bench/results/soak.md or
                                       bench/results/overload.md; 'none' to print only)
@@ -64,11 +85,19 @@ internal sealed record SoakOptions(
         var reload = TimeSpan.FromSeconds(20);
         int httpRate = 100, h2cRate = 100, grpcRate = 5, grpcMessages = 20, wsConnections = 4, wsRate = 40;
         var maxSlope = 1.0;
+        var maxHeapSlope = 0.5;
+        string? tools = null;
+        string? published = null;
+        var mallocArenaMax = 2;
+        var heapDumps = false;
         int maxThreads = 10, maxHandles = 50, maxConnections = 50;
         var overloadDuration = TimeSpan.FromSeconds(15);
         var maxActive = 128;
         var factor = 2.0;
         var maxP99 = 1000.0;
+        var maxPeakRss = 400.0;
+        IReadOnlyList<OverloadProtocol> protocols = [OverloadProtocol.Http1, OverloadProtocol.H2c, OverloadProtocol.Grpc];
+        var freshRecoveryClient = false;
         string? cpus = null;
         var root = FindRepositoryRoot();
         string? outPath = "";
@@ -89,6 +118,11 @@ internal sealed record SoakOptions(
                 case "--ws-connections": wsConnections = Count(Value(), "--ws-connections"); break;
                 case "--ws-rate": wsRate = Count(Value(), "--ws-rate"); break;
                 case "--max-rss-slope": maxSlope = Number(Value(), "--max-rss-slope"); break;
+                case "--max-heap-slope": maxHeapSlope = Number(Value(), "--max-heap-slope"); break;
+                case "--tools": tools = Path.GetFullPath(Value()); break;
+                case "--published": published = Path.GetFullPath(Value()); break;
+                case "--malloc-arena-max": mallocArenaMax = Count(Value(), "--malloc-arena-max"); break;
+                case "--gcdump": heapDumps = true; break;
                 case "--max-thread-growth": maxThreads = Count(Value(), "--max-thread-growth"); break;
                 case "--max-handle-growth": maxHandles = Count(Value(), "--max-handle-growth"); break;
                 case "--max-connection-growth": maxConnections = Count(Value(), "--max-connection-growth"); break;
@@ -96,6 +130,9 @@ internal sealed record SoakOptions(
                 case "--max-active": maxActive = Count(Value(), "--max-active"); break;
                 case "--factor": factor = Number(Value(), "--factor"); break;
                 case "--max-accepted-p99": maxP99 = Number(Value(), "--max-accepted-p99"); break;
+                case "--max-peak-rss": maxPeakRss = Number(Value(), "--max-peak-rss"); break;
+                case "--protocols": protocols = ParseProtocols(Value()); break;
+                case "--fresh-recovery-client": freshRecoveryClient = true; break;
                 case "--proxy-cpus": cpus = Value(); break;
                 case "--out": var value = Value(); outPath = value == "none" ? null : Path.GetFullPath(value); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
@@ -119,8 +156,8 @@ internal sealed record SoakOptions(
 
         return new SoakOptions(
             mode, duration, warmUp, sample, reload, httpRate, h2cRate, grpcRate, grpcMessages, wsConnections, wsRate,
-            maxSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99,
-            cpus, root, outPath);
+            maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99, maxPeakRss, protocols, freshRecoveryClient,
+            cpus, tools, published, mallocArenaMax, heapDumps, root, outPath);
     }
 
     /// <summary>30m, 2m, 90s, 500ms or a number of seconds.</summary>
@@ -135,6 +172,15 @@ internal sealed record SoakOptions(
             ? TimeSpan.FromSeconds(n * unit)
             : throw new ArgumentException($"{name} takes a duration such as 30m, 90s or 500ms");
     }
+
+    private static OverloadProtocol[] ParseProtocols(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name => name switch
+        {
+            "http1" => OverloadProtocol.Http1,
+            "h2c" => OverloadProtocol.H2c,
+            "grpc" => OverloadProtocol.Grpc,
+            _ => throw new ArgumentException("--protocols takes a list of http1, h2c, grpc"),
+        }).Distinct().ToArray();
 
     private static int Count(string value, string name) =>
         int.TryParse(value, CultureInfo.InvariantCulture, out var n) && n >= 0 ? n : throw new ArgumentException($"{name} takes a whole number");

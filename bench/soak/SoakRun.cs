@@ -13,7 +13,9 @@ internal sealed record SoakResult(
     IReadOnlyList<ProcessSample> Samples,
     IReadOnlyList<TimeSpan> ReloadApplyTimes,
     ProcessSample? AfterLoad,
-    bool ProxyExited);
+    bool ProxyExited,
+    bool RuntimeCountersRead,
+    IReadOnlyList<HeapDump> HeapDumps);
 
 /// <summary>
 /// Mixed traffic through the proxy at a moderate, paced rate: HTTP/1.1 (GET and a 1 KiB echo POST), h2c (to an h2c and
@@ -36,6 +38,9 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
     private readonly LoadKind reloads = new("config reloads", "reloads applied");
     private readonly List<TimeSpan> reloadApplyTimes = [];
     private readonly List<ProcessSample> samples = [];
+    private readonly List<HeapDump> heapDumps = [];
+    private static readonly HttpClient MetricsClient = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private RuntimeCounters? runtimeCounters;
     private long http1Count;
     private long h2cCount;
 
@@ -52,7 +57,17 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
         var clock = Stopwatch.StartNew();
         Console.WriteLine($"soak: {options.Duration} of mixed load through 127.0.0.1:{proxy.Port} (proxy pid {proxy.Pid})");
 
+        if (RuntimeCounters.FindTool("dotnet-counters", options.ToolsDirectory) is { } counters)
+        {
+            runtimeCounters = RuntimeCounters.Start(counters, proxy.Pid, options.SampleInterval, proxy.WorkDirectory);
+        }
+        else
+        {
+            Console.WriteLine("soak: dotnet-counters not found (dotnet tool install -g dotnet-counters): the GC heap is not sampled");
+        }
+
         var sampling = SampleAsync(clock, stop.Token);
+        var dumping = options.HeapDumps ? DumpHeapAsync(clock) : Task.CompletedTask;
         var load = Task.WhenAll(
             http1.RunPacedAsync(options.HttpRate, 8, () => Http1Async(http1Client), stop.Token),
             h2c.RunPacedAsync(options.H2cRate, 8, () => H2cAsync(h2cClient), stop.Token),
@@ -61,12 +76,47 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
             ReloadLoopAsync(http1Client, stop.Token));
         await load;
         await sampling;
+        await dumping;
 
         // Connections and threads a few seconds after the load stopped: pooled connections may stay open, nothing else.
         await Task.Delay(TimeSpan.FromSeconds(5));
-        var after = proxy.HasExited ? null : ProcessSample.Read(proxy.Pid, clock.Elapsed);
+        var after = proxy.HasExited ? null : await SampleNowAsync(clock.Elapsed);
+        var countersRead = samples.Any(sample => sample.Runtime is not null);
+        if (runtimeCounters is not null)
+        {
+            await runtimeCounters.DisposeAsync();
+        }
+
         return new SoakResult(
-            [http1, h2c, grpc, grpcMessages, webSocket, webSocketConnections, reloads], samples, reloadApplyTimes, after, proxy.HasExited);
+            [http1, h2c, grpc, grpcMessages, webSocket, webSocketConnections, reloads], samples, reloadApplyTimes, after, proxy.HasExited,
+            countersRead, heapDumps);
+    }
+
+    /// <summary>
+    /// A heap dump at the end of the warm-up and one shortly before the load ends, both under load (each runs a full
+    /// blocking GC in the proxy, a pause the load sees).
+    /// </summary>
+    private async Task DumpHeapAsync(Stopwatch clock)
+    {
+        if (RuntimeCounters.FindTool("dotnet-gcdump", options.ToolsDirectory) is not { } tool)
+        {
+            Console.WriteLine("soak: --gcdump given but dotnet-gcdump not found (dotnet tool install -g dotnet-gcdump)");
+            return;
+        }
+
+        var judged = options.Duration - options.WarmUp;
+        foreach (var at in new[] { options.WarmUp, options.Duration - TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(30).Ticks, judged.Ticks / 4)) })
+        {
+            if (at > clock.Elapsed)
+            {
+                await Task.Delay(at - clock.Elapsed);
+            }
+
+            if (!proxy.HasExited && await HeapDumps.TakeAsync(tool, proxy.Pid, clock.Elapsed, proxy.WorkDirectory) is { } dump)
+            {
+                heapDumps.Add(dump);
+            }
+        }
     }
 
     private static HttpClient Client(Version version) => new(new SocketsHttpHandler
@@ -251,7 +301,7 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
                 return;
             }
 
-            samples.Add(ProcessSample.Read(proxy.Pid, clock.Elapsed));
+            samples.Add(await SampleNowAsync(clock.Elapsed));
             try
             {
                 await Task.Delay(options.SampleInterval, stop);
@@ -260,9 +310,31 @@ internal sealed class SoakRun(SoakOptions options, ProxyUnderTest proxy)
             {
                 if (!proxy.HasExited)
                 {
-                    samples.Add(ProcessSample.Read(proxy.Pid, clock.Elapsed));
+                    samples.Add(await SampleNowAsync(clock.Elapsed));
                 }
             }
         }
+    }
+
+    /// <summary>/proc, the proxy's own /metrics (<c>dotnet_*</c>) and, when running, dotnet-counters' latest report.</summary>
+    private async Task<ProcessSample> SampleNowAsync(TimeSpan elapsed)
+    {
+        var sample = ProcessSample.Read(proxy.Pid, elapsed);
+        string metrics;
+        try
+        {
+            metrics = await MetricsClient.GetStringAsync(new Uri($"http://127.0.0.1:{proxy.AdminPort}/metrics"));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            metrics = "";
+        }
+
+        return sample with
+        {
+            TotalMemoryBytes = PrometheusText.Value(metrics, "dotnet_total_memory_bytes"),
+            Gen2Collections = PrometheusText.Value(metrics, "dotnet_collection_count_total", "generation=\"2\""),
+            Runtime = runtimeCounters?.Latest(),
+        };
     }
 }

@@ -1,3 +1,4 @@
+using ProxyMesh.Proxy.Grpc;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
 
@@ -6,7 +7,11 @@ namespace ProxyMesh.Proxy.Resilience.Overload;
 /// <summary>
 /// Sheds requests on traffic listeners while overloaded: a fast 503 with <c>x-envoy-overloaded: true</c> (Envoy's
 /// header for requests the overload manager refused), instead of queueing without bound. The admin listener is never
-/// shed (it is not asked), so operators can still look and drain.
+/// shed (it is not asked), so operators can still look and drain. Each request counts, whatever carries it: an HTTP/1.1
+/// request, an HTTP/2 stream (h2c or TLS: a connection with many streams takes as many slots), a gRPC or gRPC-Web call,
+/// a WebSocket for as long as it is open. A gRPC call is refused as Envoy answers gRPC locally (its
+/// <c>sendLocalReply</c> for <c>envoy overloaded</c>): trailers-only, HTTP 200, <c>grpc-status</c> 14 (UNAVAILABLE),
+/// which gRPC clients retry, with the same <c>x-envoy-overloaded: true</c>.
 /// </summary>
 /// <remarks>
 /// It is asked first, by the step that observes requests (in that step's async frame: a step of its own cost one per
@@ -27,8 +32,7 @@ internal sealed partial class OverloadAdmission(OverloadManager overload, TimePr
             return true;
         }
 
-        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-        context.Response.Headers["x-envoy-overloaded"] = "true";
+        Shed(context.Request, context.Response);
         if (_throttle.ShouldLog(reason))
         {
             LogShedding(logger, reason, overload.ShedCount);
@@ -38,6 +42,26 @@ internal sealed partial class OverloadAdmission(OverloadManager overload, TimePr
     }
 
     public void Release() => overload.Release();
+
+    /// <summary>The answer, from constant strings only: at twice the proxy's capacity most requests get it.</summary>
+    private static void Shed(HttpRequest request, HttpResponse response)
+    {
+        response.Headers[OverloadedHeader] = "true";
+        if (request.ContentType is { } type && type.StartsWith(GrpcProtocol.ContentType, StringComparison.OrdinalIgnoreCase))
+        {
+            // application/grpc and application/grpc-web…: the status travels in the headers of a response without a body.
+            response.ContentType = GrpcProtocol.ContentType;
+            response.Headers[GrpcProtocol.StatusHeader] = UnavailableStatus;
+            response.Headers[GrpcProtocol.MessageHeader] = OverloadedMessage;
+            return;
+        }
+
+        response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+    }
+
+    private const string OverloadedHeader = "x-envoy-overloaded";
+    private const string UnavailableStatus = "14";
+    private const string OverloadedMessage = "envoy overloaded";
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Overloaded ({Reason}): shedding new requests with 503; {Shed} shed so far (proxymesh_overload_shed_total)")]
     private static partial void LogShedding(ILogger logger, string reason, long shed);

@@ -1,0 +1,133 @@
+using System.Net;
+using Grpc.Core;
+using Grpc.Net.Client;
+using ProxyMesh.Proxy.Tests.Grpc;
+
+namespace ProxyMesh.Bench.Soak;
+
+/// <summary>The traffic an overload run drives: what one request is and how its answer is judged.</summary>
+internal enum OverloadProtocol
+{
+    /// <summary><c>GET /small</c> over HTTP/1.1 to an HTTP/1.1 upstream.</summary>
+    Http1,
+
+    /// <summary><c>GET /h2/small</c> over h2c (prior knowledge) to an h2c upstream.</summary>
+    H2c,
+
+    /// <summary>The unary <c>Echo/Unary</c> gRPC call over h2c to the h2c upstream's gRPC service.</summary>
+    Grpc,
+}
+
+/// <summary>How one request ended.</summary>
+internal enum Answer
+{
+    /// <summary>Served: 200 (gRPC: status OK and the echoed message).</summary>
+    Accepted,
+
+    /// <summary>Refused by the overload manager: 503 (gRPC: UNAVAILABLE) with <c>x-envoy-overloaded: true</c>.</summary>
+    Shed,
+
+    /// <summary>503 (gRPC: UNAVAILABLE) without <c>x-envoy-overloaded: true</c>.</summary>
+    ShedWithoutHeader,
+
+    /// <summary>Anything else.</summary>
+    Failed,
+}
+
+/// <summary>
+/// One client of an overload run: a connection pool of its own (HTTP/1.1 up to <see cref="MaxConnections"/>
+/// connections; h2c and gRPC as many HTTP/2 connections as the streams need). Every request carries
+/// <c>x-request-id: overload-{phase}</c> (the proxy keeps a loopback caller's id), so its access-log line tells the
+/// phases apart.
+/// </summary>
+internal sealed class OverloadClient : IDisposable
+{
+    public const int MaxConnections = 1024;
+    private static readonly EchoRequest EchoRequest = new() { Message = "x" };
+
+    private readonly OverloadProtocol protocol;
+    private readonly Uri baseAddress;
+    private readonly HttpClient? http;
+    private readonly GrpcChannel? channel;
+    private readonly Echo.EchoClient? echo;
+
+    public OverloadClient(OverloadProtocol protocol, Uri baseAddress)
+    {
+        this.protocol = protocol;
+        this.baseAddress = baseAddress;
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = MaxConnections,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            EnableMultipleHttp2Connections = true,
+            UseProxy = false,
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        if (protocol == OverloadProtocol.Grpc)
+        {
+            channel = GrpcChannel.ForAddress(baseAddress, new GrpcChannelOptions { HttpHandler = handler });
+            echo = new Echo.EchoClient(channel);
+        }
+        else
+        {
+            http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
+        }
+    }
+
+    /// <summary>The request path, as the access log shows it.</summary>
+    public static string PathOf(OverloadProtocol protocol) => protocol switch
+    {
+        OverloadProtocol.Http1 => "/small",
+        OverloadProtocol.H2c => "/h2/small",
+        _ => "/proxymesh.test.Echo/Unary",
+    };
+
+    public static string RequestIdOf(string phase) => $"overload-{phase}";
+
+    public async Task<(Answer Answer, string? Failure)> SendAsync(string requestId)
+    {
+        if (echo is not null)
+        {
+            return await CallAsync(requestId);
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(baseAddress, PathOf(protocol)))
+        {
+            Version = protocol == OverloadProtocol.H2c ? HttpVersion.Version20 : HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.TryAddWithoutValidation("x-request-id", requestId);
+        using var response = await http!.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+        return response.StatusCode switch
+        {
+            HttpStatusCode.OK => (Answer.Accepted, null),
+            HttpStatusCode.ServiceUnavailable when response.Headers.TryGetValues("x-envoy-overloaded", out var values) && values.Contains("true") => (Answer.Shed, null),
+            HttpStatusCode.ServiceUnavailable => (Answer.ShedWithoutHeader, null),
+            _ => (Answer.Failed, $"status {(int)response.StatusCode}"),
+        };
+    }
+
+    private async Task<(Answer Answer, string? Failure)> CallAsync(string requestId)
+    {
+        try
+        {
+            var reply = await echo!.UnaryAsync(EchoRequest, new Metadata { { "x-request-id", requestId } }, DateTime.UtcNow.AddSeconds(60));
+            return reply.Message == EchoRequest.Message ? (Answer.Accepted, null) : (Answer.Failed, $"reply '{reply.Message}'");
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+        {
+            // A trailers-only answer: Grpc.Net.Client hands its headers over as the trailers.
+            return e.Trailers.GetValue("x-envoy-overloaded") == "true" ? (Answer.Shed, null) : (Answer.ShedWithoutHeader, null);
+        }
+        catch (RpcException e)
+        {
+            return (Answer.Failed, $"{e.StatusCode}: {e.Status.Detail}");
+        }
+    }
+
+    public void Dispose()
+    {
+        http?.Dispose();
+        channel?.Dispose();
+    }
+}
