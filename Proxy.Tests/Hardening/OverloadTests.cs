@@ -200,10 +200,113 @@ public sealed class OverloadTests
             {
                 return await client.GetStringAsync("/back") == "ok";
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or SocketException)
+            {
+                return false; // Still refused (HttpClient reports a close during its connect bookkeeping as either).
+            }
+        }, "served again once the limit is lifted");
+    }
+
+    [Fact]
+    public async Task Over_MaxConnections_new_connections_are_closed_at_once_and_served_again_when_one_ends()
+    {
+        await using var upstream = await GatedBackend.StartAsync();
+        var config = new ProxyConfig().Cluster("app", upstream.Address).Route("app", "app");
+        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxConnections"] = 2 };
+        await using var proxy = await RunningProxy.StartAsync(config);
+
+        using var first = await OpenServedConnectionAsync(proxy.Ingress);
+        using var second = await OpenServedConnectionAsync(proxy.Ingress);
+        Assert.True(await IsClosedWithoutAnswerAsync(proxy.Ingress), "a third connection is closed at once");
+        Assert.True(await MetricsScrape.ValueAsync(proxy, "proxymesh_overload_connections_refused_total") >= 1);
+        using (var admin = Clients.Http1(proxy.Admin))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/ready")).StatusCode);
+        }
+
+        // Both admitted connections still serve; once one ends, a new one is served.
+        Assert.StartsWith("HTTP/1.1 200", await ExchangeAsync(first, "/again"), StringComparison.Ordinal);
+        second.Shutdown(SocketShutdown.Both);
+        second.Close();
+        await Eventually.AssertAsync(async () =>
+        {
+            try
+            {
+                using var next = await OpenServedConnectionAsync(proxy.Ingress);
+                return true;
+            }
+            catch (Exception e) when (e is IOException or SocketException or InvalidOperationException)
             {
                 return false;
             }
-        }, "served again once the limit is lifted");
+        }, "a new connection is served once an admitted one has ended");
+    }
+
+    private static async Task<Socket> OpenServedConnectionAsync(Uri listener)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(listener.Host, listener.Port);
+        var head = await ExchangeAsync(socket, "/open");
+        if (!head.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+        {
+            socket.Dispose();
+            throw new InvalidOperationException($"not served: '{head}'");
+        }
+
+        return socket;
+    }
+
+    /// <summary>Sends a keep-alive GET and reads its whole (small, chunked or sized) answer; "" when the connection was closed.</summary>
+    private static async Task<string> ExchangeAsync(Socket socket, string path)
+    {
+        await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n"));
+        var answer = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var read = await socket.ReceiveAsync(buffer, timeout.Token);
+            if (read == 0)
+            {
+                return answer.ToString();
+            }
+
+            answer.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+            var text = answer.ToString();
+            var end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (end >= 0 && (text[..end].Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase)
+                    ? text.EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal)
+                    : text.Length >= end + 4 + ContentLength(text[..end])))
+            {
+                return text;
+            }
+        }
+    }
+
+    private static int ContentLength(string head)
+    {
+        foreach (var line in head.Split("\r\n"))
+        {
+            if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+            {
+                return int.Parse(line["Content-Length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return 0;
+    }
+
+    private static async Task<bool> IsClosedWithoutAnswerAsync(Uri listener)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(listener.Host, listener.Port);
+            return await ExchangeAsync(socket, "/refused") == "";
+        }
+        catch (SocketException)
+        {
+            return true; // Reset rather than closed (even during the connect's own bookkeeping): refused all the same.
+        }
     }
 }

@@ -75,6 +75,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
                 finally
                 {
                     series.ActiveConnections.Dec();
+                    admission?.ReleaseConnection();
                 }
             });
             if (address.IsHttps)

@@ -24,6 +24,7 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
     private readonly Counter _refused;
     private volatile bool _overHeap;
     private int _inFlight;
+    private int _connections;
 
     public OverloadManager(IOptionsMonitor<OverloadOptions> options, CollectorRegistry registry, TimeProvider time, Func<long>? heapBytes = null)
     {
@@ -35,7 +36,7 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
         var shed = factory.CreateCounter("proxymesh_overload_shed_total", "Requests shed with 503 and x-envoy-overloaded by the overload manager.", "reason");
         _shedHeap = shed.WithLabels(HeapReason);
         _shedActive = shed.WithLabels(MaxActiveRequestsReason);
-        _refused = factory.CreateCounter("proxymesh_overload_connections_refused_total", "New traffic connections closed at once while the heap is over its limit.");
+        _refused = factory.CreateCounter("proxymesh_overload_connections_refused_total", "New traffic connections closed at once while the heap is over its limit or MaxConnections are open.");
         Check();
         _timer = time.CreateTimer(static state => ((OverloadManager)state!).Check(), this, options.CurrentValue.CheckInterval, options.CurrentValue.CheckInterval);
     }
@@ -53,12 +54,20 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
     {
         if (!_overHeap)
         {
-            return true;
+            var max = _options.CurrentValue.MaxConnections;
+            if (Interlocked.Increment(ref _connections) <= max || max == 0)
+            {
+                return true;
+            }
+
+            Interlocked.Decrement(ref _connections);
         }
 
         _refused.Inc();
         return false;
     }
+
+    public void ReleaseConnection() => Interlocked.Decrement(ref _connections);
 
     /// <summary>Requests shed since start, for all reasons.</summary>
     public long ShedCount => (long)(_shedHeap.Value + _shedActive.Value);

@@ -17,6 +17,14 @@ public sealed class OverloadOptions
     /// <summary>Requests in flight on all traffic listeners above which new ones are shed with a fast 503. 0 turns it off.</summary>
     public int MaxActiveRequests { get; set; }
 
+    /// <summary>
+    /// Connections open on all HTTP traffic listeners above which new ones are closed at once, as Envoy's
+    /// <c>envoy.resource_monitors.global_downstream_max_connections</c> does. It bounds what a client that opens
+    /// connections without limit (an HTTP/2 client opens another whenever its streams are all in use) can make the proxy
+    /// hold. 0 turns it off.
+    /// </summary>
+    public int MaxConnections { get; set; }
+
     /// <summary>How often the heap is measured.</summary>
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -53,6 +53,11 @@ internal sealed class OverloadConfigValidator : IConfigurationValidator
             problems.Add($"{OverloadOptions.SectionName}:MaxActiveRequests: must not be negative (0 turns it off)");
         }
 
+        if (options.MaxConnections < 0)
+        {
+            problems.Add($"{OverloadOptions.SectionName}:MaxConnections: must not be negative (0 turns it off)");
+        }
+
         if (options.CheckInterval <= TimeSpan.Zero)
         {
             problems.Add($"{OverloadOptions.SectionName}:CheckInterval: must be positive");
