@@ -20,8 +20,9 @@ public sealed class PythonServer : IDisposable
 
     public string Address => $"http://127.0.0.1:{Port}";
 
+    /// <param name="onOutputLine">Called with each line the script prints after its port (e.g. what it saw).</param>
     /// <param name="interpreter">Debian's /usr/bin/python3 carries python3-h2 (see .ci/run).</param>
-    public static async Task<PythonServer> StartAsync(string script, string interpreter = "/usr/bin/python3")
+    public static async Task<PythonServer> StartAsync(string script, Action<string>? onOutputLine = null, string interpreter = "/usr/bin/python3")
     {
         var path = Path.Combine(Path.GetTempPath(), $"python-server-{Guid.NewGuid():N}.py");
         await File.WriteAllTextAsync(path, script);
@@ -36,7 +37,7 @@ public sealed class PythonServer : IDisposable
                 throw new InvalidOperationException($"the Python server did not start: {line} {await process.StandardError.ReadToEndAsync()}");
             }
 
-            _ = process.StandardOutput.ReadToEndAsync();
+            _ = ForwardLinesAsync(process.StandardOutput, onOutputLine);
             _ = process.StandardError.ReadToEndAsync();
             return new PythonServer(process, port);
         }
@@ -52,6 +53,14 @@ public sealed class PythonServer : IDisposable
     }
 
     public void Dispose() => Stop(_process);
+
+    private static async Task ForwardLinesAsync(StreamReader output, Action<string>? onLine)
+    {
+        while (await output.ReadLineAsync() is { } line)
+        {
+            onLine?.Invoke(line);
+        }
+    }
 
     private static void Stop(Process process)
     {

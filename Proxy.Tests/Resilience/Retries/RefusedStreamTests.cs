@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -104,69 +103,26 @@ public sealed class RefusedStreamTests : IAsyncLifetime
                 threading.Thread(target=serve, args=(client,), daemon=True).start()
             """;
 
-        private readonly Process _process;
-        private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private PythonServer _server = null!;
         private int _refused;
 
-        private RefusingUpstream(Process process)
-        {
-            _process = process;
-            _process.OutputDataReceived += (_, line) =>
-            {
-                if (line.Data == "refused")
-                {
-                    Interlocked.Increment(ref _refused);
-                }
-                else if (int.TryParse(line.Data, out var port))
-                {
-                    _port.TrySetResult(port);
-                }
-            };
-            _process.Exited += (_, _) => _port.TrySetException(new InvalidOperationException("the h2 server exited"));
-            _process.EnableRaisingEvents = true;
-        }
-
-        public string Address { get; private set; } = "";
+        public string Address => _server.Address;
 
         public int Refused => Volatile.Read(ref _refused);
 
         public static async Task<RefusingUpstream> StartAsync()
         {
-            var script = Path.Combine(Path.GetTempPath(), $"refusing-h2-{Guid.NewGuid():N}.py");
-            await File.WriteAllTextAsync(script, Script);
-
-            // Debian's python3 carries python3-h2 (see .ci/run).
-            var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true };
-            start.ArgumentList.Add(script);
-            var upstream = new RefusingUpstream(new Process { StartInfo = start });
-            upstream._process.Start();
-            upstream._process.BeginOutputReadLine();
-            try
+            var upstream = new RefusingUpstream();
+            upstream._server = await PythonServer.StartAsync(Script, line =>
             {
-                var port = await upstream._port.Task.WaitAsync(TimeSpan.FromSeconds(30));
-                upstream.Address = $"http://127.0.0.1:{port}";
-                return upstream;
-            }
-            catch
-            {
-                upstream.Dispose();
-                throw;
-            }
-            finally
-            {
-                File.Delete(script);
-            }
+                if (line == "refused")
+                {
+                    Interlocked.Increment(ref upstream._refused);
+                }
+            });
+            return upstream;
         }
 
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                _process.WaitForExit();
-            }
-
-            _process.Dispose();
-        }
+        public void Dispose() => _server.Dispose();
     }
 }
