@@ -158,28 +158,6 @@ public sealed class HostileGrpcTests : IAsyncLifetime
         Assert.Equal("0", trailers["grpc-status"]);
     }
 
-    /// <returns>The status line and headers (names lower-cased), and the body.</returns>
-    private async Task<(List<string> Headers, byte[] Body)> CurlAsync(string contentType, byte[] request, string call, string host, string path = UnaryPath)
-    {
-        var requestFile = Path.Combine(_directory, call + ".request");
-        var headersFile = Path.Combine(_directory, call + ".headers");
-        var bodyFile = Path.Combine(_directory, call + ".body");
-        await File.WriteAllBytesAsync(requestFile, request);
-        var (exitCode, output) = await Curl.RunAsync(
-            "--http1.1", "-X", "POST", new Uri(_proxy.Ingress, path).ToString(),
-            "-H", $"host: {host}", "-H", $"content-type: {contentType}", "-H", $"x-test-call: {call}", "-H", "expect:",
-            "--data-binary", "@" + requestFile, "--dump-header", headersFile, "--output", bodyFile);
-        Assert.True(exitCode == 0, output);
-        var headers = (await File.ReadAllLinesAsync(headersFile))
-            .Where(line => line.Length > 0)
-            .Select((line, i) => i == 0 ? line : LowerName(line))
-            .ToList();
-        return (headers, File.Exists(bodyFile) ? await File.ReadAllBytesAsync(bodyFile) : []);
-    }
-
-    private static string LowerName(string header)
-    {
-        var colon = header.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? header : header[..colon].ToLowerInvariant() + header[colon..];
-    }
+    private Task<(List<string> Headers, byte[] Body)> CurlAsync(string contentType, byte[] request, string call, string host, string path = UnaryPath) =>
+        Curl.PostHttp1Async(_directory, new Uri(_proxy.Ingress, path), host, contentType, call, request);
 }

@@ -91,28 +91,6 @@ public sealed class Http1BridgeTests : IAsyncLifetime
         Assert.False(_upstream.Seen.TryGetValue("no-upgrade", out var seen) && seen.ContentType == "application/grpc");
     }
 
-    /// <returns>The status line and headers (names lower-cased), and the body.</returns>
-    private async Task<(List<string> Headers, byte[] Body)> CurlAsync(string contentType, byte[] request, string path, string call, string host = "bridge.test")
-    {
-        var requestFile = Path.Combine(_directory, call + ".request");
-        var headersFile = Path.Combine(_directory, call + ".headers");
-        var bodyFile = Path.Combine(_directory, call + ".body");
-        await File.WriteAllBytesAsync(requestFile, request);
-        var (exitCode, output) = await Curl.RunAsync(
-            "--http1.1", "-X", "POST", new Uri(_proxy.Ingress, path).ToString(),
-            "-H", $"host: {host}", "-H", $"content-type: {contentType}", "-H", $"x-test-call: {call}", "-H", "expect:",
-            "--data-binary", "@" + requestFile, "--dump-header", headersFile, "--output", bodyFile);
-        Assert.True(exitCode == 0, output);
-        var headers = (await File.ReadAllLinesAsync(headersFile))
-            .Where(line => line.Length > 0)
-            .Select((line, i) => i == 0 ? line : LowerName(line))
-            .ToList();
-        return (headers, await File.ReadAllBytesAsync(bodyFile));
-    }
-
-    private static string LowerName(string header)
-    {
-        var colon = header.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? header : header[..colon].ToLowerInvariant() + header[colon..];
-    }
+    private Task<(List<string> Headers, byte[] Body)> CurlAsync(string contentType, byte[] request, string path, string call, string host = "bridge.test") =>
+        Curl.PostHttp1Async(_directory, new Uri(_proxy.Ingress, path), host, contentType, call, request);
 }
