@@ -135,3 +135,32 @@ public static class OutlierDetectionTestBed
     public static Task AssertTrafficGoesToAsync(HttpClient client, string[] backends, string what) =>
         Eventually.AssertAsync(async () => (await SendAsync(client, backends.Length * 3)).ToHashSet().SetEquals(backends), what);
 }
+
+/// <summary>Three upstreams that fail on command and a fake clock, fresh for each test of a class that derives from it.</summary>
+public abstract class ThreeCommandedBackends : IAsyncLifetime
+{
+    /// <summary>The outlier sweep interval the tests configure.</summary>
+    protected static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+
+    protected WatchedTimeProvider Clock { get; } = new();
+
+    protected CommandedBackend A { get; private set; } = null!;
+
+    protected CommandedBackend B { get; private set; } = null!;
+
+    protected CommandedBackend C { get; set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        A = await CommandedBackend.StartAsync("a");
+        B = await CommandedBackend.StartAsync("b");
+        C = await CommandedBackend.StartAsync("c");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await A.DisposeAsync();
+        await B.DisposeAsync();
+        await C.DisposeAsync();
+    }
+}

@@ -9,37 +9,16 @@ namespace ProxyMesh.Proxy.Tests.Resilience.OutlierDetection;
 /// Outlier detection end to end: real upstreams on loopback that fail on command, traffic through the proxy, ejection
 /// and return on a fake clock (advanced only once the proxy waits on it), stats from <c>/metrics</c>.
 /// </summary>
-public sealed class OutlierDetectionTests : IAsyncLifetime
+public sealed class OutlierDetectionTests : ThreeCommandedBackends
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
-
-    private readonly WatchedTimeProvider _clock = new();
-    private CommandedBackend _a = null!;
-    private CommandedBackend _b = null!;
-    private CommandedBackend _c = null!;
-
-    public async Task InitializeAsync()
-    {
-        _a = await CommandedBackend.StartAsync("a");
-        _b = await CommandedBackend.StartAsync("b");
-        _c = await CommandedBackend.StartAsync("c");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-        await _c.DisposeAsync();
-    }
-
     private static ProxyConfig Orders(params CommandedBackend[] backends) =>
         new ProxyConfig().RoundRobinCluster("orders", backends.Select(backend => backend.Address).ToArray()).Route("orders", "orders");
 
     [Fact]
     public async Task Consecutive_5xx_ejects_the_host_which_returns_after_the_base_ejection_time_and_is_ejected_twice_as_long_next_time()
     {
-        _c.Status = 500;
-        await using var proxy = await StartAsync(Orders(_a, _b, _c), _clock);
+        C.Status = 500;
+        await using var proxy = await StartAsync(Orders(A, B, C), Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         await SendAsync(client, 15); // Round robin: five 500s from c.
@@ -49,21 +28,21 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
         Assert.Equal(1, await Active(proxy));
         Assert.Equal(0, await Enforced(proxy, "consecutive_gateway_failure"));
 
-        _c.Status = 200;
-        _clock.Advance(TimeSpan.FromSeconds(29));
+        C.Status = 200;
+        Clock.Advance(TimeSpan.FromSeconds(29));
         Assert.DoesNotContain("c", await SendAsync(client, 9));
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        Clock.Advance(TimeSpan.FromSeconds(1));
         await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "the host returns after 30 s");
         Assert.Equal(0, await Active(proxy));
 
-        _c.Status = 500;
+        C.Status = 500;
         await SendAsync(client, 15);
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_5xx\"", 2);
         await AssertTrafficGoesToAsync(client, ["a", "b"], "traffic moves away again");
-        _c.Status = 200;
-        _clock.Advance(TimeSpan.FromSeconds(59));
+        C.Status = 200;
+        Clock.Advance(TimeSpan.FromSeconds(59));
         Assert.DoesNotContain("c", await SendAsync(client, 9));
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        Clock.Advance(TimeSpan.FromSeconds(1));
         await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "the host returns after 60 s, twice the base ejection time");
         Assert.Equal(2, await Detected(proxy, "consecutive_5xx"));
 
@@ -77,9 +56,9 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
     [Fact]
     public async Task Max_ejection_percent_still_ejects_one_host_but_never_two()
     {
-        _b.Status = 500;
-        _c.Status = 500;
-        await using var proxy = await StartAsync(Orders(_a, _b, _c), _clock);
+        B.Status = 500;
+        C.Status = 500;
+        await using var proxy = await StartAsync(Orders(A, B, C), Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         await SendAsync(client, 30);
@@ -96,10 +75,10 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
     [Fact]
     public async Task Consecutive_gateway_failures_including_connection_failures_eject_when_enforced()
     {
-        var dead = _c.Address;
-        await _c.DisposeAsync();
-        _c = await CommandedBackend.StartAsync("c2"); // keeps DisposeAsync balanced; the dead address refuses connections
-        var config = Orders(_a, _b, _c).Policy("orders", new JsonObject
+        var dead = C.Address;
+        await C.DisposeAsync();
+        C = await CommandedBackend.StartAsync("c2"); // keeps DisposeAsync balanced; the dead address refuses connections
+        var config = Orders(A, B, C).Policy("orders", new JsonObject
         {
             ["Consecutive5xx"] = 100,
             ["ConsecutiveGatewayFailure"] = 3,
@@ -107,8 +86,8 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
             ["MaxEjectionPercent"] = 50,
         });
         config.Clusters["orders"]!["Destinations"]!["d3"] = new JsonObject { ["Address"] = dead };
-        _b.Status = 503;
-        await using var proxy = await StartAsync(config, _clock);
+        B.Status = 503;
+        await using var proxy = await StartAsync(config, Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         await SendAsync(client, 12); // three 503s from b, three connection failures (502) to the dead host
@@ -120,8 +99,8 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
     [Fact]
     public async Task Gateway_failures_are_detected_but_not_enforced_by_default()
     {
-        _c.Status = 503;
-        await using var proxy = await StartAsync(Orders(_a, _b, _c).Policy(null, new JsonObject { ["Consecutive5xx"] = 100 }), _clock);
+        C.Status = 503;
+        await using var proxy = await StartAsync(Orders(A, B, C).Policy(null, new JsonObject { ["Consecutive5xx"] = 100 }), Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         await SendAsync(client, 15);
@@ -151,16 +130,16 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
     public async Task Interval_detectors_eject_at_the_next_sweep(string type, JsonObject policy)
     {
         policy["Consecutive5xx"] = 1000;
-        _c.Status = 500;
-        await using var proxy = await StartAsync(Orders(_a, _b, _c).Policy("orders", policy), _clock);
+        C.Status = 500;
+        await using var proxy = await StartAsync(Orders(A, B, C).Policy("orders", policy), Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         await SendAsync(client, 30);
         await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == 30, "every request is recorded");
-        await Eventually.AssertAsync(() => Task.FromResult(_clock.TimersDue(Interval) >= 1), "the sweep is scheduled");
+        await Eventually.AssertAsync(() => Task.FromResult(Clock.TimersDue(Interval) >= 1), "the sweep is scheduled");
         Assert.Equal(0, await Detected(proxy, type));
 
-        _clock.Advance(Interval);
+        Clock.Advance(Interval);
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", $"cluster=\"orders\",type=\"{type}\"", 1);
         await AssertTrafficGoesToAsync(client, ["a", "b"], "traffic moves to the other hosts");
     }
@@ -170,8 +149,8 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
     {
         // Three hosts, so an ejection would show (one host alone would be served in panic anyway); thresholds of 2, and
         // each host sees two cancelled requests.
-        var hosts = new[] { _a, _b, _c };
-        await using var proxy = await StartAsync(Orders(hosts).Policy(null, new JsonObject { ["Consecutive5xx"] = 2, ["ConsecutiveGatewayFailure"] = 2, ["EnforcingConsecutiveGatewayFailure"] = 100 }), _clock);
+        var hosts = new[] { A, B, C };
+        await using var proxy = await StartAsync(Orders(hosts).Policy(null, new JsonObject { ["Consecutive5xx"] = 2, ["ConsecutiveGatewayFailure"] = 2, ["EnforcingConsecutiveGatewayFailure"] = 100 }), Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         // Outlier detection's series appear with the cluster's first counted outcome.
@@ -198,7 +177,7 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
         await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "every host still takes traffic");
 
         // The same cluster does eject a host that really fails: the cancellations above had the chance to.
-        _c.Status = 500;
+        C.Status = 500;
         await SendAsync(client, 6);
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_5xx\"", 1);
         await AssertTrafficGoesToAsync(client, ["a", "b"], "the failing host is ejected");
@@ -210,13 +189,13 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
         await using var payments = await CommandedBackend.StartAsync("p");
         await using var paymentsFailing = await CommandedBackend.StartAsync("pf");
         paymentsFailing.Status = 500;
-        _b.Status = 500;
+        B.Status = 500;
         var config = new ProxyConfig()
-            .RoundRobinCluster("orders", _a.Address, _b.Address).Route("orders", "orders", "/orders/{**rest}")
+            .RoundRobinCluster("orders", A.Address, B.Address).Route("orders", "orders", "/orders/{**rest}")
             .RoundRobinCluster("payments", payments.Address, paymentsFailing.Address).Route("payments", "payments", "/payments/{**rest}")
             .Policy(null, new JsonObject { ["Consecutive5xx"] = 2 })
             .Policy("payments", new JsonObject { ["Enabled"] = false });
-        await using var proxy = await StartAsync(config, _clock);
+        await using var proxy = await StartAsync(config, Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         await SendAsync(client, 4, "/orders/x");
@@ -230,15 +209,15 @@ public sealed class OutlierDetectionTests : IAsyncLifetime
     [Fact]
     public async Task A_hot_reload_of_the_policy_applies()
     {
-        _b.Status = 500;
-        var config = Orders(_a, _b).Policy("orders", new JsonObject { ["Enabled"] = false });
-        await using var proxy = await StartAsync(config, _clock);
+        B.Status = 500;
+        var config = Orders(A, B).Policy("orders", new JsonObject { ["Enabled"] = false });
+        await using var proxy = await StartAsync(config, Clock);
         using var client = Clients.Http1(proxy.Ingress);
         await SendAsync(client, 20);
         await Eventually.AssertAsync(async () => await UpstreamRequests(proxy) == 20, "requests are recorded");
         Assert.Equal(0, await Detected(proxy, "consecutive_5xx"));
 
-        await proxy.RewriteSettingsAsync(Orders(_a, _b).Policy("orders", new JsonObject { ["Consecutive5xx"] = 2 }).WithoutRetries());
+        await proxy.RewriteSettingsAsync(Orders(A, B).Policy("orders", new JsonObject { ["Consecutive5xx"] = 2 }).WithoutRetries());
         await Eventually.AssertAsync(async () => await MetricsScrape.ValueAsync(proxy, "proxymesh_config_update_success_total") >= 1, "the reload applies");
         await Eventually.AssertAsync(
             async () =>

@@ -9,57 +9,36 @@ namespace ProxyMesh.Proxy.Tests.Resilience.OutlierDetection;
 /// time 0): the multiplier's decay, partial enforcement on injected draws, and ejections ended by a reload that turns
 /// the policy off.
 /// </summary>
-public sealed class OutlierEjectionEndToEndTests : IAsyncLifetime
+public sealed class OutlierEjectionEndToEndTests : ThreeCommandedBackends
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
-
-    private readonly WatchedTimeProvider _clock = new();
-    private CommandedBackend _a = null!;
-    private CommandedBackend _b = null!;
-    private CommandedBackend _c = null!;
-
-    public async Task InitializeAsync()
-    {
-        _a = await CommandedBackend.StartAsync("a");
-        _b = await CommandedBackend.StartAsync("b");
-        _c = await CommandedBackend.StartAsync("c");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-        await _c.DisposeAsync();
-    }
-
     private ProxyConfig Orders(JsonObject policy) =>
-        new ProxyConfig().RoundRobinCluster("orders", _a.Address, _b.Address, _c.Address).Route("orders", "orders").Policy("orders", policy);
+        new ProxyConfig().RoundRobinCluster("orders", A.Address, B.Address, C.Address).Route("orders", "orders").Policy("orders", policy);
 
     /// <summary>Five 500s from c (round robin over three hosts), and waits for the ejection to be enforced.</summary>
     private async Task EjectCAsync(RunningProxy proxy, HttpClient client, double enforcedBefore)
     {
-        _c.Status = 500;
+        C.Status = 500;
         await SendAsync(client, 15);
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_enforced_total", "cluster=\"orders\",type=\"consecutive_5xx\"", enforcedBefore + 1);
-        _c.Status = 200;
+        C.Status = 200;
         await AssertTrafficGoesToAsync(client, ["a", "b"], "c is ejected");
     }
 
     [Fact]
     public async Task Each_interval_a_host_stays_in_service_lowers_its_next_ejection_time()
     {
-        await using var proxy = await StartAsync(Orders(new JsonObject { ["BaseEjectionTime"] = "00:00:10", ["Interval"] = "00:00:10" }), _clock);
+        await using var proxy = await StartAsync(Orders(new JsonObject { ["BaseEjectionTime"] = "00:00:10", ["Interval"] = "00:00:10" }), Clock);
         using var client = Clients.Http1(proxy.Ingress);
 
         await EjectCAsync(proxy, client, 0); // t = 0: first ejection, 10 s
-        _clock.Advance(Interval); // t = 10: back (the sweep returns it; no decay in the interval it returns)
+        Clock.Advance(Interval); // t = 10: back (the sweep returns it; no decay in the interval it returns)
         await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "c returns after 10 s");
-        _clock.Advance(Interval); // t = 20: a whole interval in service: the multiplier decays from 1 to 0
+        Clock.Advance(Interval); // t = 20: a whole interval in service: the multiplier decays from 1 to 0
 
         await EjectCAsync(proxy, client, 1); // t = 20: second ejection, 10 s again (without the decay: 20 s)
-        _clock.Advance(Interval - TimeSpan.FromSeconds(1));
+        Clock.Advance(Interval - TimeSpan.FromSeconds(1));
         Assert.DoesNotContain("c", await SendAsync(client, 9));
-        _clock.Advance(TimeSpan.FromSeconds(1)); // t = 30
+        Clock.Advance(TimeSpan.FromSeconds(1)); // t = 30
         await AssertTrafficGoesToAsync(client, ["a", "b", "c"], "c returns 10 s after its second ejection");
     }
 
@@ -69,9 +48,9 @@ public sealed class OutlierEjectionEndToEndTests : IAsyncLifetime
     public async Task A_detection_is_enforced_when_the_draw_falls_under_the_enforcing_percentage(double draw, int enforced)
     {
         var policy = new JsonObject { ["EnforcingConsecutive5xx"] = 50 };
-        await using var proxy = await StartAsync(Orders(policy), _clock, new FixedRandom(draw));
+        await using var proxy = await StartAsync(Orders(policy), Clock, new FixedRandom(draw));
         using var client = Clients.Http1(proxy.Ingress);
-        _c.Status = 500;
+        C.Status = 500;
 
         await SendAsync(client, 15);
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_outlier_detection_ejections_detected_total", "cluster=\"orders\",type=\"consecutive_5xx\"", 1);
@@ -85,7 +64,7 @@ public sealed class OutlierEjectionEndToEndTests : IAsyncLifetime
     public async Task Turning_the_policy_off_on_reload_ends_current_ejections_at_the_next_sweep()
     {
         var config = Orders(new JsonObject { ["BaseEjectionTime"] = "00:01:00" });
-        await using var proxy = await StartAsync(config, _clock);
+        await using var proxy = await StartAsync(config, Clock);
         using var client = Clients.Http1(proxy.Ingress);
         await EjectCAsync(proxy, client, 0);
         Assert.Equal(1, await Active(proxy));
@@ -97,7 +76,7 @@ public sealed class OutlierEjectionEndToEndTests : IAsyncLifetime
         var back = false;
         for (var sweep = 0; sweep < 2 && !back; sweep++)
         {
-            _clock.Advance(Interval);
+            Clock.Advance(Interval);
             back = await Eventually.TrueAsync(async () => (await SendAsync(client, 9)).Contains("c"), TimeSpan.FromSeconds(5));
         }
 
