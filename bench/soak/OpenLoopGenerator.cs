@@ -11,37 +11,51 @@ internal sealed record OpenLoopResult(
     string Phase,
     double OfferedRate,
     TimeSpan Elapsed,
-    long Sent,
+    long Due,
     long Accepted,
     long Shed,
     long ShedWithoutHeader,
+    long Refused,
+    long StreamRefused,
+    long ClientDropped,
     long Failed,
     LongConcurrentHistogram AcceptedFromDue,
     LongConcurrentHistogram AcceptedFromSend,
     LongConcurrentHistogram ShedFromSend,
+    LongConcurrentHistogram RefusedFromSend,
     TimeSpan? ShedDueFirst,
     TimeSpan? ShedDueLast,
     TimeSpan HarnessGcPause,
     IReadOnlyList<string> Failures)
 {
-    public double ShedShare => Sent == 0 ? 0 : (double)Shed / Sent;
+    /// <summary>Requests handed to the client: those due less those the client's own limit dropped.</summary>
+    public long Sent => Due - ClientDropped;
+
+    public double RefusedShare => Sent == 0 ? 0 : (double)(Shed + Refused + StreamRefused) / Sent;
 }
 
 /// <summary>
 /// Sends requests at a fixed rate whatever the answers do (open loop): every millisecond it sends all the requests that
 /// have come due, each on its own task, through an <see cref="OverloadClient"/>. Answers are sorted into accepted,
-/// shed (and whether <c>x-envoy-overloaded: true</c> came with it) and failed. Accepted latencies are kept both from
+/// shed (and whether <c>x-envoy-overloaded: true</c> came with it), refused at connection and failed. Accepted latencies are kept both from
 /// when the request was due (coordinated omission corrected: client-side queueing counts) and from when it was handed
 /// to the client.
 /// </summary>
 internal static class OpenLoopGenerator
 {
-    public static async Task<OpenLoopResult> RunAsync(OverloadClient client, string phase, double rate, TimeSpan duration)
+    /// <param name="maxOutstanding">
+    /// Requests the generator keeps unanswered at most, as a client's own pending-request limit (Envoy's
+    /// <c>max_pending_requests</c>) would: a request due while that many are out is not sent, only counted. It keeps the
+    /// generator's memory and GC pauses bounded; the proxy is as loaded either way, since the client has more waiting
+    /// than the proxy admits.
+    /// </param>
+    public static async Task<OpenLoopResult> RunAsync(OverloadClient client, string phase, double rate, TimeSpan duration, int maxOutstanding)
     {
         var acceptedFromDue = NewHistogram();
         var acceptedFromSend = NewHistogram();
         var shedFromSend = NewHistogram();
-        long accepted = 0, shed = 0, shedWithoutHeader = 0, failed = 0;
+        var refusedFromSend = NewHistogram();
+        long accepted = 0, shed = 0, shedWithoutHeader = 0, refused = 0, streamRefused = 0, clientDropped = 0, failed = 0, outstanding = 0;
         long shedDueFirst = long.MaxValue, shedDueLast = -1;
         var failures = new List<string>();
         var requestId = OverloadClient.RequestIdOf(phase);
@@ -55,6 +69,13 @@ internal static class OpenLoopGenerator
             var now = clock.Elapsed;
             for (; next < total && Due(next) <= now; next++)
             {
+                if (Volatile.Read(ref outstanding) >= maxOutstanding)
+                {
+                    clientDropped++;
+                    continue;
+                }
+
+                Interlocked.Increment(ref outstanding);
                 inFlight.Add(SendAsync(Due(next)));
             }
 
@@ -63,7 +84,7 @@ internal static class OpenLoopGenerator
 
         await Task.WhenAll(inFlight);
         return new OpenLoopResult(
-            phase, rate, clock.Elapsed, total, accepted, shed, shedWithoutHeader, failed, acceptedFromDue, acceptedFromSend, shedFromSend,
+            phase, rate, clock.Elapsed, total, accepted, shed, shedWithoutHeader, refused, streamRefused, clientDropped, failed, acceptedFromDue, acceptedFromSend, shedFromSend, refusedFromSend,
             shed + shedWithoutHeader == 0 ? null : TimeSpan.FromTicks(shedDueFirst), shed + shedWithoutHeader == 0 ? null : TimeSpan.FromTicks(shedDueLast),
             GC.GetTotalPauseDuration() - gcPauseBefore, failures);
 
@@ -89,6 +110,10 @@ internal static class OpenLoopGenerator
                         InterlockedMin(ref shedDueFirst, due.Ticks);
                         InterlockedMax(ref shedDueLast, due.Ticks);
                         break;
+                    case Answer.Refused or Answer.StreamRefused:
+                        Interlocked.Increment(ref answer == Answer.Refused ? ref refused : ref streamRefused);
+                        refusedFromSend.RecordValue(Microseconds(done - sent));
+                        break;
                     default:
                         Fail(failure ?? answer.ToString());
                         break;
@@ -96,20 +121,37 @@ internal static class OpenLoopGenerator
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
-                Fail($"{e.GetType().Name}: {e.Message}");
+                Fail(Describe(e));
+            }
+            finally
+            {
+                Interlocked.Decrement(ref outstanding);
             }
         }
 
         void Fail(string why)
         {
-            if (Interlocked.Increment(ref failed) <= 5)
+            Interlocked.Increment(ref failed);
+            lock (failures)
             {
-                lock (failures)
+                if (failures.Count < 5 && !failures.Contains(why))
                 {
                     failures.Add(why);
                 }
             }
         }
+    }
+
+    /// <summary>The exception and its inner exceptions, outermost first.</summary>
+    private static string Describe(Exception e)
+    {
+        var text = $"{e.GetType().Name}{(e is HttpRequestException { HttpRequestError: var error } ? $" ({error})" : "")}: {e.Message}";
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            text += $" ← {inner.GetType().Name}: {inner.Message}";
+        }
+
+        return text;
     }
 
     private static void InterlockedMin(ref long target, long value)

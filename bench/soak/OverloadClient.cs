@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ProxyMesh.Proxy.Tests.Grpc;
@@ -29,6 +30,20 @@ internal enum Answer
 
     /// <summary>503 (gRPC: UNAVAILABLE) without <c>x-envoy-overloaded: true</c>.</summary>
     ShedWithoutHeader,
+
+    /// <summary>
+    /// The connection it was to go out on was closed before any answer: what the overload manager does to a new
+    /// connection over <c>MaxConnections</c> or the heap limit. The request was not processed and is safe to retry.
+    /// </summary>
+    Refused,
+
+    /// <summary>
+    /// Its HTTP/2 stream was reset by Kestrel on its HEADERS, before the stream reached the application:
+    /// <c>REFUSED_STREAM</c> (over <c>MaxConcurrentStreams</c> before the client had the proxy's SETTINGS; RFC 9113
+    /// §8.7: not processed, safe to retry) or <c>ENHANCE_YOUR_CALM</c> (the connection holds more than twice
+    /// <c>MaxConcurrentStreams</c> streams the client has not finished: answered ones whose request end has not come).
+    /// </summary>
+    StreamRefused,
 
     /// <summary>Anything else.</summary>
     Failed,
@@ -97,7 +112,27 @@ internal sealed class OverloadClient : IDisposable
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
         request.Headers.TryAddWithoutValidation("x-request-id", requestId);
-        using var response = await http!.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http!.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+        }
+        catch (HttpRequestException e) when (IsStreamRefused(e))
+        {
+            return (Answer.StreamRefused, null);
+        }
+        catch (HttpRequestException e) when (IsRefused(e))
+        {
+            return (Answer.Refused, null);
+        }
+        catch (SocketException)
+        {
+            // SocketsHttpHandler lets this through unwrapped when the connection is reset before it reads the remote
+            // end point (ENOTCONN, "Transport endpoint is not connected").
+            return (Answer.Refused, null);
+        }
+
+        using var _ = response;
         return response.StatusCode switch
         {
             HttpStatusCode.OK => (Answer.Accepted, null),
@@ -117,13 +152,63 @@ internal sealed class OverloadClient : IDisposable
         catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
         {
             // A trailers-only answer: Grpc.Net.Client hands its headers over as the trailers.
-            return e.Trailers.GetValue("x-envoy-overloaded") == "true" ? (Answer.Shed, null) : (Answer.ShedWithoutHeader, null);
+            return e.Trailers.GetValue("x-envoy-overloaded") == "true" ? (Answer.Shed, null)
+                : e.Status.DebugException is HttpRequestException refused && IsRefused(refused) ? (Answer.Refused, null)
+                : (Answer.ShedWithoutHeader, null);
+        }
+        catch (RpcException e) when (e.Status.DebugException is HttpRequestException refused && IsStreamRefused(refused))
+        {
+            return (Answer.StreamRefused, null);
+        }
+        catch (RpcException e) when (e.Status.DebugException is HttpRequestException refused && IsRefused(refused))
+        {
+            return (Answer.Refused, null);
         }
         catch (RpcException e)
         {
             return (Answer.Failed, $"{e.StatusCode}: {e.Status.Detail}");
         }
     }
+
+    /// <summary>
+    /// The connection was reset or ended before a byte of an answer came (the client could not connect, or the proxy
+    /// closed the connection before answering the HTTP/2 preface: SocketsHttpHandler's "the server did not complete the
+    /// HTTP/2 handshake").
+    /// </summary>
+    private static bool IsRefused(HttpRequestException e) =>
+        e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.ResponseEnded
+        || (e.HttpRequestError == HttpRequestError.InvalidResponse && e.InnerException is IOException)
+        || ResetWhileSending(e);
+
+    /// <summary>
+    /// SocketsHttpHandler sends requests on a new HTTP/2 connection before the server's SETTINGS arrive, so the requests
+    /// it put on a connection the proxy then closed fail on their write (reset, broken pipe, a disposed stream) or as
+    /// aborted, with no answer. The run bounds how many such failures it accepts by the connections the proxy counted
+    /// refused.
+    /// </summary>
+    private static bool ResetWhileSending(HttpRequestException e)
+    {
+        if (e.HttpRequestError == HttpRequestError.HttpProtocolError)
+        {
+            return false; // the server answered with an HTTP/2 error: not a closed connection
+        }
+
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException or ObjectDisposedException)
+            {
+                return true;
+            }
+        }
+
+        return e.InnerException is IOException or null && e.HttpRequestError == HttpRequestError.Unknown;
+    }
+
+    private static bool IsStreamRefused(HttpRequestException e) =>
+        e.InnerException is HttpProtocolException { ErrorCode: RefusedStream or EnhanceYourCalm };
+
+    private const long RefusedStream = 0x7;
+    private const long EnhanceYourCalm = 0xb;
 
     public void Dispose()
     {

@@ -36,19 +36,26 @@ internal static partial class OverloadRun
         md.AppendLine();
         md.AppendLine(context.Describe());
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"ProxyMesh published in Release with its defaults (access log on, to a file) and `ProxyMesh:Overload:MaxActiveRequests` {options.MaxActiveRequests}, " +
+            $"ProxyMesh published in Release with its defaults (access log on, to a file), the overload limits given in each section and " +
+            $"`ProxyMesh:Limits:MaxConcurrentStreams` {options.MaxConcurrentStreams}, " +
             $"{(options.ProxyCpus is null ? "on all cores" : $"pinned to CPU {options.ProxyCpus} (taskset), as a sidecar with a CPU limit")}" +
             $"{(options.MallocArenaMax > 0 ? $", `MALLOC_ARENA_MAX={options.MallocArenaMax}` as deploy/Dockerfile sets it" : "")}; a fresh proxy per protocol. " +
             $"Max throughput: closed loop with 32 requests in flight for 10 s after a 5 s warm-up (HTTP/1.1: `wrk -t1 -c32`; h2c and gRPC: " +
             $"`h2load -t1 -c4 -m8`). Open-loop load from the harness (requests due at a fixed rate whatever the answers do; HttpClient / Grpc.Net.Client, " +
-            $"up to {OverloadClient.MaxConnections} HTTP/1.1 connections, HTTP/2 connections as the streams need): a quarter of the max for 5 s (baseline), then " +
+            $"up to {OverloadClient.MaxConnections} connections, HTTP/2 ones opened whenever the streams of the others are in use; at most " +
+            $"{options.ClientMaxPending:N0} requests unanswered, a request due beyond that is counted as *not sent*, as a client's own pending-request limit " +
+            $"would): a quarter of the max for 5 s (baseline), then " +
             $"{options.OverloadFactor}× for {options.OverloadDuration.TotalSeconds:0} s, and once its last answer is in, a quarter again for 1 s (recovery) " +
             $"{(options.FreshRecoveryClient ? "on a fresh client (new connections)" : "on the overload's client, whose connections stay open as real clients' do")}, " +
             $"after a full GC of the harness itself (so a pause of the load generator does not release a burst of due requests at once). Latency *from send* is " +
             $"from handing the request to the client to the last byte, *from due* from when the open-loop schedule wanted it sent (client-side queueing " +
             $"included); *in the proxy* is the access log's `duration_ms` of the accepted requests (from the request reaching ProxyMesh's pipeline to its end). " +
             $"When the load generator and the proxy together cannot keep up with the offered rate on the shared cores, requests queue in the client and only " +
-            $"the in-proxy figure describes the proxy.");
+            $"the in-proxy figure describes the proxy. Besides accepted and shed, a request may be refused before the proxy processed it: *connection " +
+            $"refused* when the overload manager closed the connection it was to go out on (SocketsHttpHandler sends up to 100 requests on a new HTTP/2 " +
+            $"connection before the proxy's SETTINGS, so one closed connection can fail that many), *stream refused* when Kestrel reset its HTTP/2 stream on " +
+            $"the HEADERS frame, before dispatching it (`REFUSED_STREAM`; `ENHANCE_YOUR_CALM` when the connection holds more than twice " +
+            $"`MaxConcurrentStreams` streams the client has not finished). Anything else counts as failed.");
         foreach (var (section, _) in sections)
         {
             md.AppendLine();
@@ -62,7 +69,7 @@ internal static partial class OverloadRun
         SoakOptions options, OverloadProtocol protocol, string publishDirectory, string work, Backends backends)
     {
         await using var proxy = await ProxyUnderTest.StartAsync(
-            publishDirectory, work, backends, options.MallocArenaMax, $"\"MaxActiveRequests\": {options.MaxActiveRequests}", options.ProxyCpus);
+            publishDirectory, work, backends, options.MallocArenaMax, $$""" "Overload": { {{OverloadSection(options, protocol)}} }, "Limits": { "MaxConcurrentStreams": {{options.MaxConcurrentStreams}} }, """, options.ProxyCpus);
         var baseAddress = new Uri($"http://127.0.0.1:{proxy.Port}");
         var idleRss = ProcessSample.Read(proxy.Pid, TimeSpan.Zero).RssBytes;
         using var stopSampling = new CancellationTokenSource();
@@ -74,19 +81,22 @@ internal static partial class OverloadRun
         OpenLoopResult before;
         using (var steady = new OverloadClient(protocol, baseAddress))
         {
-            await OpenLoopGenerator.RunAsync(steady, "warm-up", quarter, TimeSpan.FromSeconds(3));
-            before = await OpenLoopGenerator.RunAsync(steady, Baseline, quarter, TimeSpan.FromSeconds(5));
+            await OpenLoopGenerator.RunAsync(steady, "warm-up", quarter, TimeSpan.FromSeconds(3), options.ClientMaxPending);
+            before = await OpenLoopGenerator.RunAsync(steady, Baseline, quarter, TimeSpan.FromSeconds(5), options.ClientMaxPending);
         }
 
-        var shedBefore = await ShedCountAsync(proxy.AdminPort);
+        var (shedBefore, refusedBefore) = await OverloadCountsAsync(proxy.AdminPort);
         Console.WriteLine($"overload {protocol}: max {max:N0} req/s; offering {options.OverloadFactor}× = {max * options.OverloadFactor:N0} req/s for {options.OverloadDuration.TotalSeconds} s…");
         using var overloadClient = new OverloadClient(protocol, baseAddress);
-        var during = await OpenLoopGenerator.RunAsync(overloadClient, Overload, max * options.OverloadFactor, options.OverloadDuration);
+        var during = await OpenLoopGenerator.RunAsync(overloadClient, Overload, max * options.OverloadFactor, options.OverloadDuration, options.ClientMaxPending);
         GC.Collect(2, GCCollectionMode.Forced, blocking: true);
         GC.WaitForPendingFinalizers();
         using var freshClient = options.FreshRecoveryClient ? new OverloadClient(protocol, baseAddress) : null;
-        var after = await OpenLoopGenerator.RunAsync(freshClient ?? overloadClient, Recovery, quarter, TimeSpan.FromSeconds(1));
-        var shedCounted = await ShedCountAsync(proxy.AdminPort) - shedBefore;
+        var after = await OpenLoopGenerator.RunAsync(freshClient ?? overloadClient, Recovery, quarter, TimeSpan.FromSeconds(1), options.ClientMaxPending);
+        var (shedAfter, refusedAfter) = await OverloadCountsAsync(proxy.AdminPort);
+        var shedCounted = shedAfter - shedBefore;
+        var connectionsRefused = refusedAfter - refusedBefore;
+        var requestsRefused = during.Refused + after.Refused;
         await stopSampling.CancelAsync();
         var peak = await peakRss;
         var inProxy = await ProxyDurationsAsync(proxy.LogPath);
@@ -94,13 +104,15 @@ internal static partial class OverloadRun
         var refusal = protocol == OverloadProtocol.Grpc ? "UNAVAILABLE" : "503s";
         var checks = new List<(string What, string Seen, string Limit, bool Passed)>
         {
-            ($"requests that failed (neither accepted nor {refusal})", N(during.Failed + after.Failed), "0", during.Failed + after.Failed == 0),
+            ($"requests that failed (neither accepted, {refusal} nor refused before processing)", N(during.Failed + after.Failed), "0", during.Failed + after.Failed == 0),
             ($"{refusal} without `x-envoy-overloaded: true`", N(during.ShedWithoutHeader + after.ShedWithoutHeader), "0", during.ShedWithoutHeader + after.ShedWithoutHeader == 0),
             ($"{refusal} not counted in `proxymesh_overload_shed_total`", N(during.Shed + after.Shed - (long)shedCounted), "0", during.Shed + after.Shed == (long)shedCounted),
+            ("requests whose connection was closed before an answer, at most 101 per connection the proxy counted refused (HTTP/2: the first request and the 100 streams a client may open before SETTINGS)",
+                $"{N(requestsRefused)}; {N((long)connectionsRefused)} refused", $"≤ {N((long)connectionsRefused * 101)}", requestsRefused <= connectionsRefused * 101),
             ("accepted requests' P99 at overload, in the proxy (ms)", Ms(inProxy[Overload], 99), $"≤ {options.MaxAcceptedP99Milliseconds:N0}",
                 inProxy[Overload].TotalCount > 0 && inProxy[Overload].GetValueAtPercentile(99) / 1000.0 <= options.MaxAcceptedP99Milliseconds),
             ("RSS peak (MB)", $"{peak / Megabyte:N0}", $"≤ {options.MaxPeakRssMegabytes:N0}", peak / Megabyte <= options.MaxPeakRssMegabytes),
-            ("requests served in the second after the load drops", $"{N(after.Accepted)} of {N(after.Sent)}", "all", after.Accepted == after.Sent),
+            ("requests served in the second after the load drops", $"{N(after.Accepted)} of {N(after.Due)}", "all", after.Accepted == after.Due),
             ("P99 of that second, from due (ms)", Ms(after.AcceptedFromDue, 99), $"≤ {options.MaxAcceptedP99Milliseconds:N0}",
                 after.AcceptedFromDue.TotalCount > 0 && after.AcceptedFromDue.GetValueAtPercentile(99) / 1000.0 <= options.MaxAcceptedP99Milliseconds),
         };
@@ -110,11 +122,11 @@ internal static partial class OverloadRun
         md.AppendLine(CultureInfo.InvariantCulture, $"## {Describe(protocol)}: {(passed ? "passed" : "FAILED")}");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"Max throughput: **{max:N0} req/s**; RSS idle {idleRss / Megabyte:N0} MB, peak **{peak / Megabyte:N0} MB**.");
+            $"`ProxyMesh:Overload`: `{{ {OverloadSection(options, protocol)} }}`. Max throughput: **{max:N0} req/s**; RSS idle {idleRss / Megabyte:N0} MB, peak **{peak / Megabyte:N0} MB**.");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"| phase | offered req/s | answered req/s | sent | accepted | {refusal} overloaded | shed share | accepted P50 / P99 in the proxy (ms) | accepted P50 / P99 from send (ms) | accepted P50 / P99 from due (ms) | {refusal} P50 / P99 from send (ms) | {refusal} due at (ms into the phase) | harness GC pause (ms) |");
-        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            $"| phase | offered req/s | answered req/s | sent | accepted | {refusal} overloaded | connection refused | stream refused (`REFUSED_STREAM`, `ENHANCE_YOUR_CALM`) | not sent (client's limit) | refused share | accepted P50 / P99 in the proxy (ms) | accepted P50 / P99 from send (ms) | accepted P50 / P99 from due (ms) | {refusal} P50 / P99 from send (ms) | connection refused P50 / P99 from send (ms) | {refusal} due at (ms into the phase) | harness GC pause (ms) |");
+        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         Row($"{Baseline} (¼ max)", before);
         Row($"{Overload} ({options.OverloadFactor}× max)", during);
         Row($"{Recovery}: the second after (¼ max)", after);
@@ -138,10 +150,10 @@ internal static partial class OverloadRun
         return (md.ToString(), passed);
 
         void Row(string phase, OpenLoopResult r) => md.AppendLine(CultureInfo.InvariantCulture,
-            $"| {phase} | {r.OfferedRate:N0} | {r.Sent / r.Elapsed.TotalSeconds:N0} | {N(r.Sent)} | {N(r.Accepted)} | {N(r.Shed)} | {r.ShedShare:P1} | " +
+            $"| {phase} | {r.OfferedRate:N0} | {r.Sent / r.Elapsed.TotalSeconds:N0} | {N(r.Sent)} | {N(r.Accepted)} | {N(r.Shed)} | {N(r.Refused)} | {N(r.StreamRefused)} | {N(r.ClientDropped)} | {r.RefusedShare:P1} | " +
             $"{Ms(inProxy[r.Phase], 50)} / {Ms(inProxy[r.Phase], 99)} | " +
             $"{Ms(r.AcceptedFromSend, 50)} / {Ms(r.AcceptedFromSend, 99)} | {Ms(r.AcceptedFromDue, 50)} / {Ms(r.AcceptedFromDue, 99)} | " +
-            $"{Ms(r.ShedFromSend, 50)} / {Ms(r.ShedFromSend, 99)} | " +
+            $"{Ms(r.ShedFromSend, 50)} / {Ms(r.ShedFromSend, 99)} | {Ms(r.RefusedFromSend, 50)} / {Ms(r.RefusedFromSend, 99)} | " +
             $"{(r.ShedDueFirst is { } first ? $"{first.TotalMilliseconds:N0}–{r.ShedDueLast!.Value.TotalMilliseconds:N0}" : "—")} | {r.HarnessGcPause.TotalMilliseconds:N0} |");
     }
 
@@ -235,11 +247,20 @@ internal static partial class OverloadRun
         return await output + await error;
     }
 
-    private static async Task<double> ShedCountAsync(int adminPort)
+    private static async Task<(double Shed, double ConnectionsRefused)> OverloadCountsAsync(int adminPort)
     {
         using var client = new HttpClient();
         var metrics = await client.GetStringAsync(new Uri($"http://127.0.0.1:{adminPort}/metrics"));
-        return PrometheusText.Value(metrics, "proxymesh_overload_shed_total", "reason=\"max_active_requests\"") ?? 0;
+        return ((PrometheusText.Value(metrics, "proxymesh_overload_shed_total", "reason=\"max_active_requests\"") ?? 0)
+                + (PrometheusText.Value(metrics, "proxymesh_overload_shed_total", "reason=\"heap\"") ?? 0),
+            PrometheusText.Value(metrics, "proxymesh_overload_connections_refused_total") ?? 0);
+    }
+
+    /// <summary>The proxy's <c>ProxyMesh:Overload</c> section (JSON members) as the options set it.</summary>
+    private static string OverloadSection(SoakOptions options, OverloadProtocol protocol)
+    {
+        var (maxActive, maxConnections) = options.OverloadSizing(protocol);
+        return $"\"MaxActiveRequests\": {maxActive}, \"MaxConnections\": {maxConnections}, \"MaxHeapBytes\": {options.MaxHeapMegabytes * 1024 * 1024}";
     }
 
     private static string Ms(HistogramBase histogram, double percentile) =>

@@ -16,15 +16,15 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     private readonly ChildProcess process;
     private readonly string configPath;
     private readonly Backends backends;
-    private readonly string overloadSection;
+    private readonly string meshSections;
 
-    private ProxyUnderTest(ChildProcess process, string configPath, Backends backends, string overloadSection, int port, int adminPort, string workDirectory)
+    private ProxyUnderTest(ChildProcess process, string configPath, Backends backends, string meshSections, int port, int adminPort, string workDirectory)
     {
         WorkDirectory = workDirectory;
         this.process = process;
         this.configPath = configPath;
         this.backends = backends;
-        this.overloadSection = overloadSection;
+        this.meshSections = meshSections;
         Port = port;
         AdminPort = adminPort;
     }
@@ -60,23 +60,23 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
         return publish.ExitCode == 0 ? output : throw new InvalidOperationException($"dotnet publish Proxy failed:\n{await stdout}{await stderr}");
     }
 
-    /// <param name="overloadSection">JSON members of <c>ProxyMesh:Overload</c>, or empty for the defaults (off).</param>
+    /// <param name="meshSections">JSON members added to the <c>ProxyMesh</c> section, each followed by a comma (e.g. <c>"Overload": { … },</c>), or empty for the defaults.</param>
     /// <param name="cpus">A <c>taskset</c> CPU list the proxy is pinned to (as a sidecar with a CPU limit), or null for all.</param>
     /// <param name="mallocArenaMax">MALLOC_ARENA_MAX for the proxy (deploy/Dockerfile sets 2), or 0 for glibc's default.</param>
     public static async Task<ProxyUnderTest> StartAsync(
-        string publishDirectory, string workDirectory, Backends backends, int mallocArenaMax, string overloadSection = "", string? cpus = null)
+        string publishDirectory, string workDirectory, Backends backends, int mallocArenaMax, string meshSections = "", string? cpus = null)
     {
         var port = ChildProcess.FreePort();
         var adminPort = ChildProcess.FreePort();
         var configPath = Path.Combine(workDirectory, "config", "proxymesh.json");
         Directory.CreateDirectory(Path.GetDirectoryName(configPath)!);
-        Write(configPath, Config(port, adminPort, backends, overloadSection, variantB: false));
+        Write(configPath, Config(port, adminPort, backends, meshSections, variantB: false));
         var process = ChildProcess.Start(
             "/bin/sh",
             ["-c", $"cd '{publishDirectory}' && exec {(cpus is null ? "" : $"taskset -c '{cpus}' ")}dotnet ProxyMesh.Proxy.dll --config '{configPath}'"],
             Path.Combine(workDirectory, "proxymesh.log"),
             mallocArenaMax > 0 ? new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = mallocArenaMax.ToString(System.Globalization.CultureInfo.InvariantCulture) } : null);
-        var proxy = new ProxyUnderTest(process, configPath, backends, overloadSection, port, adminPort, workDirectory);
+        var proxy = new ProxyUnderTest(process, configPath, backends, meshSections, port, adminPort, workDirectory);
         await process.WaitForPortAsync(port, TimeSpan.FromSeconds(120));
         await process.WaitForPortAsync(adminPort, TimeSpan.FromSeconds(30));
         return proxy;
@@ -85,21 +85,20 @@ internal sealed class ProxyUnderTest : IAsyncDisposable
     /// <summary>Rewrites the config file as the other variant (atomically: a rename, as config management tools do).</summary>
     public void Reload()
     {
-        Write(configPath, Config(Port, AdminPort, backends, overloadSection, !VariantB));
+        Write(configPath, Config(Port, AdminPort, backends, meshSections, !VariantB));
         VariantB = !VariantB;
     }
 
-    private static string Config(int port, int adminPort, Backends backends, string overloadSection, bool variantB)
+    private static string Config(int port, int adminPort, Backends backends, string meshSections, bool variantB)
     {
         var altRoute = variantB ? """ "alt": { "ClusterId": "alt", "Match": { "Path": "/alt/{**rest}" } }, """ : "";
         var altCluster = variantB
             ? $$""" "alt": { "Destinations": { "b": { "Address": "http://127.0.0.1:{{backends.Http1Port}}/variant-b/" } } }, """
             : "";
-        var overload = overloadSection.Length > 0 ? $$""" "Overload": { {{overloadSection}} }, """ : "";
         return $$"""
             {
               "ProxyMesh": {
-                {{overload}}
+                {{meshSections}}
                 "Listeners": { "ingress": { "Url": "http://127.0.0.1:{{port}}" } },
                 "Admin": { "Url": "http://127.0.0.1:{{adminPort}}" }
               },

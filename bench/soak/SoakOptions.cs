@@ -21,8 +21,12 @@ internal sealed record SoakOptions(
     int MaxHandleGrowth,
     int MaxConnectionGrowth,
     TimeSpan OverloadDuration,
-    int MaxActiveRequests,
+    int? MaxActiveRequests,
+    int? MaxProxyConnections,
+    int MaxConcurrentStreams,
+    long MaxHeapMegabytes,
     double OverloadFactor,
+    int ClientMaxPending,
     double MaxAcceptedP99Milliseconds,
     double MaxPeakRssMegabytes,
     IReadOnlyList<OverloadProtocol> Protocols,
@@ -58,7 +62,15 @@ internal sealed record SoakOptions(
           --max-handle-growth N       fail when open handles grow by more (default 50)
           --max-connection-growth N   fail when TCP connections grow by more (default 50)
           --overload-duration T       overload mode: how long 2x is offered (default 15s)
-          --max-active N              overload mode: ProxyMesh:Overload:MaxActiveRequests (default 128)
+          --max-active N              overload mode: ProxyMesh:Overload:MaxActiveRequests (default: HTTP/1.1 128,
+                                      h2c and gRPC 512)
+          --max-proxy-connections N   overload mode: ProxyMesh:Overload:MaxConnections (default: HTTP/1.1 512, h2c and
+                                      gRPC 32; 0 turns it off)
+          --max-streams N             overload mode: ProxyMesh:Limits:MaxConcurrentStreams, HTTP/2 streams per client
+                                      connection (default 100, the proxy's own default)
+          --max-heap MB               overload mode: ProxyMesh:Overload:MaxHeapBytes in MB (default 0: off)
+          --client-pending N          overload mode: requests the load generator keeps unanswered at most; one due beyond
+                                      is counted as not sent, as a client's own pending-request limit (default 10000)
           --factor F                  overload mode: offered load as a multiple of the max throughput (default 2)
           --max-accepted-p99 MS       overload mode: fail when accepted requests' P99 exceeds it (default 1000)
           --max-peak-rss MB           overload mode: fail when the proxy's RSS peaks above it (default 400)
@@ -76,6 +88,18 @@ internal sealed record SoakOptions(
 
     public bool IsOverload => Mode == "overload";
 
+    /// <summary>
+    /// The overload limits a sidecar serving this traffic would be given. HTTP/1.1 carries one request per connection,
+    /// so MaxConnections above MaxActiveRequests leaves the request limit to shed with 503s. HTTP/2 multiplexes:
+    /// MaxConnections × MaxConcurrentStreams is what the proxy may hold queued before the request limit sees it, and
+    /// accepted requests wait behind it, so it is kept near a tenth of a second of max throughput; MaxActiveRequests
+    /// is larger, since at h2c's rate a 20 ms stall already puts a few hundred requests in flight.
+    /// </summary>
+    public (int MaxActiveRequests, int MaxConnections) OverloadSizing(OverloadProtocol protocol) =>
+        protocol == OverloadProtocol.Http1
+            ? (MaxActiveRequests ?? 128, MaxProxyConnections ?? 512)
+            : (MaxActiveRequests ?? 512, MaxProxyConnections ?? 32);
+
     public static SoakOptions Parse(string[] args)
     {
         var mode = "soak";
@@ -92,8 +116,12 @@ internal sealed record SoakOptions(
         var heapDumps = false;
         int maxThreads = 10, maxHandles = 50, maxConnections = 50;
         var overloadDuration = TimeSpan.FromSeconds(15);
-        var maxActive = 128;
+        int? maxActive = null;
+        int? maxProxyConnections = null;
+        var maxHeap = 0;
+        var maxStreams = 100;
         var factor = 2.0;
+        var clientPending = 10_000;
         var maxP99 = 1000.0;
         var maxPeakRss = 400.0;
         IReadOnlyList<OverloadProtocol> protocols = [OverloadProtocol.Http1, OverloadProtocol.H2c, OverloadProtocol.Grpc];
@@ -128,6 +156,10 @@ internal sealed record SoakOptions(
                 case "--max-connection-growth": maxConnections = Count(Value(), "--max-connection-growth"); break;
                 case "--overload-duration": overloadDuration = Time(Value(), "--overload-duration"); break;
                 case "--max-active": maxActive = Count(Value(), "--max-active"); break;
+                case "--max-proxy-connections": maxProxyConnections = Count(Value(), "--max-proxy-connections"); break;
+                case "--max-streams": maxStreams = Count(Value(), "--max-streams"); break;
+                case "--max-heap": maxHeap = Count(Value(), "--max-heap"); break;
+                case "--client-pending": clientPending = Count(Value(), "--client-pending"); break;
                 case "--factor": factor = Number(Value(), "--factor"); break;
                 case "--max-accepted-p99": maxP99 = Number(Value(), "--max-accepted-p99"); break;
                 case "--max-peak-rss": maxPeakRss = Number(Value(), "--max-peak-rss"); break;
@@ -156,7 +188,7 @@ internal sealed record SoakOptions(
 
         return new SoakOptions(
             mode, duration, warmUp, sample, reload, httpRate, h2cRate, grpcRate, grpcMessages, wsConnections, wsRate,
-            maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, factor, maxP99, maxPeakRss, protocols, freshRecoveryClient,
+            maxSlope, maxHeapSlope, maxThreads, maxHandles, maxConnections, overloadDuration, maxActive, maxProxyConnections, maxStreams, maxHeap, factor, clientPending, maxP99, maxPeakRss, protocols, freshRecoveryClient,
             cpus, tools, published, mallocArenaMax, heapDumps, root, outPath);
     }
 
