@@ -6,8 +6,14 @@ namespace ProxyMesh.Proxy.Listeners;
 /// </summary>
 public interface IRequestAdmission
 {
-    /// <returns>True when the request is served (the caller then owes <see cref="Release"/>); false when it has been answered.</returns>
+    /// <returns>
+    /// True when the request is served (the caller then owes <see cref="Release"/>); false when it has been answered
+    /// (the caller then awaits <see cref="EndShedAsync"/> and does nothing else for it).
+    /// </returns>
     bool TryAdmit(HttpContext context);
+
+    /// <summary>Ends the exchange of a request <see cref="TryAdmit"/> refused; completes at once for most.</summary>
+    ValueTask EndShedAsync(HttpContext context);
 
     /// <summary>An admitted request has ended.</summary>
     void Release();

@@ -33,6 +33,7 @@ internal sealed class ObservabilityMiddleware(
         var admitted = admission is not null && listener is { IsAdmin: false };
         if (admitted && !admission!.TryAdmit(context))
         {
+            await admission.EndShedAsync(context);
             return;
         }
 
