@@ -327,7 +327,7 @@ public sealed class ZoneAwarePolicyTests
     }
 
     private ZoneAwareLoadBalancingPolicy Policy() =>
-        new(_local, new StaticMonitor<ProxyMeshOptions>(new ProxyMeshOptions { Zone = "a" }), _traffic, Stats, new Random(1234));
+        new(_local, new StaticOptionsMonitor<ProxyMeshOptions>(new ProxyMeshOptions { Zone = "a" }), _traffic, Stats, new Random(1234));
 
     /// <summary>A cluster whose available hosts are <paramref name="hosts"/>, as YARP hands them to the policy.</summary>
     private static ClusterState ClusterOf(DestinationState[] hosts, IReadOnlyDictionary<string, string>? metadata) =>
@@ -350,14 +350,5 @@ public sealed class ZoneAwarePolicyTests
     private sealed class FixedSource : ILocalZoneSource
     {
         public LocalZones? Current { get; set; }
-    }
-
-    private sealed class StaticMonitor<T>(T value) : IOptionsMonitor<T>
-    {
-        public T CurrentValue => value;
-
-        public T Get(string? name) => value;
-
-        public IDisposable? OnChange(Action<T, string?> listener) => null;
     }
 }
