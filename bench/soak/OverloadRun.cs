@@ -85,7 +85,7 @@ internal static partial class OverloadRun
             before = await OpenLoopGenerator.RunAsync(steady, Baseline, quarter, TimeSpan.FromSeconds(5), options.ClientMaxPending);
         }
 
-        var (shedBefore, refusedBefore) = await OverloadCountsAsync(proxy.AdminPort);
+        var (shedBefore, refusedBefore, _) = await OverloadCountsAsync(proxy.AdminPort);
         Console.WriteLine($"overload {protocol}: max {max:N0} req/s; offering {options.OverloadFactor}× = {max * options.OverloadFactor:N0} req/s for {options.OverloadDuration.TotalSeconds} s…");
         using var overloadClient = new OverloadClient(protocol, baseAddress);
         var during = await OpenLoopGenerator.RunAsync(overloadClient, Overload, max * options.OverloadFactor, options.OverloadDuration, options.ClientMaxPending);
@@ -93,7 +93,7 @@ internal static partial class OverloadRun
         GC.WaitForPendingFinalizers();
         using var freshClient = options.FreshRecoveryClient ? new OverloadClient(protocol, baseAddress) : null;
         var after = await OpenLoopGenerator.RunAsync(freshClient ?? overloadClient, Recovery, quarter, TimeSpan.FromSeconds(1), options.ClientMaxPending);
-        var (shedAfter, refusedAfter) = await OverloadCountsAsync(proxy.AdminPort);
+        var (shedAfter, refusedAfter, heapAtEnd) = await OverloadCountsAsync(proxy.AdminPort);
         var shedCounted = shedAfter - shedBefore;
         var connectionsRefused = refusedAfter - refusedBefore;
         var requestsRefused = during.Refused + after.Refused;
@@ -122,7 +122,8 @@ internal static partial class OverloadRun
         md.AppendLine(CultureInfo.InvariantCulture, $"## {Describe(protocol)}: {(passed ? "passed" : "FAILED")}");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"`ProxyMesh:Overload`: `{{ {OverloadSection(options, protocol)} }}`. Max throughput: **{max:N0} req/s**; RSS idle {idleRss / Megabyte:N0} MB, peak **{peak / Megabyte:N0} MB**.");
+            $"`ProxyMesh:Overload`: `{{ {OverloadSection(options, protocol)} }}`. Max throughput: **{max:N0} req/s**; RSS idle {idleRss / Megabyte:N0} MB, peak **{peak / Megabyte:N0} MB**; " +
+            $"managed heap after the recovery second {heapAtEnd / Megabyte:N0} MB (`proxymesh_overload_heap_bytes`, live data once over `MaxHeapBytes`).");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
             $"| phase | offered req/s | answered req/s | sent | accepted | {refusal} overloaded | connection refused | stream refused (`REFUSED_STREAM`, `ENHANCE_YOUR_CALM`) | not sent (client's limit) | refused share | accepted P50 / P99 in the proxy (ms) | accepted P50 / P99 from send (ms) | accepted P50 / P99 from due (ms) | {refusal} P50 / P99 from send (ms) | connection refused P50 / P99 from send (ms) | {refusal} due at (ms into the phase) | harness GC pause (ms) |");
@@ -247,13 +248,14 @@ internal static partial class OverloadRun
         return await output + await error;
     }
 
-    private static async Task<(double Shed, double ConnectionsRefused)> OverloadCountsAsync(int adminPort)
+    private static async Task<(double Shed, double ConnectionsRefused, double HeapBytes)> OverloadCountsAsync(int adminPort)
     {
         using var client = new HttpClient();
         var metrics = await client.GetStringAsync(new Uri($"http://127.0.0.1:{adminPort}/metrics"));
         return ((PrometheusText.Value(metrics, "proxymesh_overload_shed_total", "reason=\"max_active_requests\"") ?? 0)
                 + (PrometheusText.Value(metrics, "proxymesh_overload_shed_total", "reason=\"heap\"") ?? 0),
-            PrometheusText.Value(metrics, "proxymesh_overload_connections_refused_total") ?? 0);
+            PrometheusText.Value(metrics, "proxymesh_overload_connections_refused_total") ?? 0,
+            PrometheusText.Value(metrics, "proxymesh_overload_heap_bytes") ?? 0);
     }
 
     /// <summary>The proxy's <c>ProxyMesh:Overload</c> section (JSON members) as the options set it.</summary>
