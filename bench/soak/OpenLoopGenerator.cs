@@ -109,6 +109,11 @@ internal static class OpenLoopGenerator
                         shedFromSend.RecordValue(Microseconds(done - sent));
                         InterlockedMin(ref shedDueFirst, due.Ticks);
                         InterlockedMax(ref shedDueLast, due.Ticks);
+                        if (failure is not null)
+                        {
+                            Note(failure);
+                        }
+
                         break;
                     case Answer.Refused or Answer.StreamRefused:
                         Interlocked.Increment(ref answer == Answer.Refused ? ref refused : ref streamRefused);
@@ -132,6 +137,11 @@ internal static class OpenLoopGenerator
         void Fail(string why)
         {
             Interlocked.Increment(ref failed);
+            Note(why);
+        }
+
+        void Note(string why)
+        {
             lock (failures)
             {
                 if (failures.Count < 5 && !failures.Contains(why))

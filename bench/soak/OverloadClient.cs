@@ -154,7 +154,7 @@ internal sealed class OverloadClient : IDisposable
             // A trailers-only answer: Grpc.Net.Client hands its headers over as the trailers.
             return e.Trailers.GetValue("x-envoy-overloaded") == "true" ? (Answer.Shed, null)
                 : e.Status.DebugException is HttpRequestException refused && IsRefused(refused) ? (Answer.Refused, null)
-                : (Answer.ShedWithoutHeader, null);
+                : (Answer.ShedWithoutHeader, $"UNAVAILABLE without the header: {e.Status.Detail} {e.Status.DebugException?.GetType().Name}: {e.Status.DebugException?.Message}");
         }
         catch (RpcException e) when (e.Status.DebugException is HttpRequestException refused && IsStreamRefused(refused))
         {
