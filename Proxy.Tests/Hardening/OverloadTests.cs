@@ -315,18 +315,7 @@ public sealed class OverloadTests
 
         config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxHeapBytes"] = 0, ["CheckInterval"] = "00:00:00.100" };
         await proxy.RewriteSettingsAsync(config);
-        await Eventually.AssertAsync(async () =>
-        {
-            try
-            {
-                using var next = await OpenServedConnectionAsync(proxy.Ingress);
-                return true;
-            }
-            catch (Exception e) when (e is IOException or SocketException or InvalidOperationException)
-            {
-                return false;
-            }
-        }, "a new connection is served once the limit is lifted");
+        await AssertNewConnectionServedAsync(proxy.Ingress, "a new connection is served once the limit is lifted");
     }
 
     [Fact]
@@ -350,19 +339,21 @@ public sealed class OverloadTests
         Assert.StartsWith("HTTP/1.1 200", await ExchangeAsync(first, "/again"), StringComparison.Ordinal);
         second.Shutdown(SocketShutdown.Both);
         second.Close();
-        await Eventually.AssertAsync(async () =>
-        {
-            try
-            {
-                using var next = await OpenServedConnectionAsync(proxy.Ingress);
-                return true;
-            }
-            catch (Exception e) when (e is IOException or SocketException or InvalidOperationException)
-            {
-                return false;
-            }
-        }, "a new connection is served once an admitted one has ended");
+        await AssertNewConnectionServedAsync(proxy.Ingress, "a new connection is served once an admitted one has ended");
     }
+
+    private static Task AssertNewConnectionServedAsync(Uri listener, string what) => Eventually.AssertAsync(async () =>
+    {
+        try
+        {
+            using var next = await OpenServedConnectionAsync(listener);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or SocketException or InvalidOperationException)
+        {
+            return false;
+        }
+    }, what);
 
     private static async Task<Socket> OpenServedConnectionAsync(Uri listener)
     {
