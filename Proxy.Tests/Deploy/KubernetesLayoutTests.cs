@@ -114,6 +114,13 @@ public sealed class KubernetesLayoutTests
         Assert.Contains(discoveryContainer.Items("ports"), p => p.Text("name") == servicePort.Text("targetPort") && p.Text("containerPort") == servicePort.Text("port"));
         Assert.Equal(new[] { pollUrl.Port }, Images["discovery"].ExposedPorts);
 
+        // The heap limit leaves the runtime room under the container's memory limit: shedding, not an OOM kill.
+        var memoryLimit = proxymesh.Text("resources.limits.memory");
+        Assert.EndsWith("Mi", memoryLimit, StringComparison.Ordinal);
+        var limitBytes = long.Parse(memoryLimit[..^2], System.Globalization.CultureInfo.InvariantCulture) * 1024 * 1024;
+        var maxHeap = (long)sidecar.At("ProxyMesh.Overload.MaxHeapBytes")!.GetValue<double>();
+        Assert.InRange(maxHeap, 1, limitBytes * 2 / 5);
+
         // The admin token comes from the mounted secret; the pod's IP is what registers.
         var environment = proxymesh.Items("env").Where(e => e["value"] is not null).ToDictionary(e => e.Text("name"), e => e.Text("value"));
         var tokenFile = environment["ProxyMesh__Admin__TokenFile"];
