@@ -154,6 +154,7 @@ internal sealed class OverloadClient : IDisposable
             // A trailers-only answer: Grpc.Net.Client hands its headers over as the trailers.
             return e.Trailers.GetValue("x-envoy-overloaded") == "true" ? (Answer.Shed, null)
                 : e.Status.DebugException is HttpRequestException refused && IsRefused(refused) ? (Answer.Refused, null)
+                : e.Status.DebugException is SocketException ? (Answer.Refused, null) // its connection reset, or backing off after that
                 : (Answer.ShedWithoutHeader, $"UNAVAILABLE without the header: {e.Status.Detail} {e.Status.DebugException?.GetType().Name}: {e.Status.DebugException?.Message}");
         }
         catch (RpcException e) when (e.Status.DebugException is HttpRequestException refused && IsStreamRefused(refused))
@@ -204,9 +205,16 @@ internal sealed class OverloadClient : IDisposable
         return e.InnerException is IOException or null && e.HttpRequestError == HttpRequestError.Unknown;
     }
 
+    /// <summary>
+    /// Reset by Kestrel before dispatch (<c>REFUSED_STREAM</c>, <c>ENHANCE_YOUR_CALM</c>), or past the last stream a
+    /// graceful <c>GOAWAY</c> (<c>NO_ERROR</c>) said the server would process (RFC 9113 §6.8): streams at or below it
+    /// complete normally, so a request failed by that GOAWAY was not processed; SocketsHttpHandler cannot resend a
+    /// gRPC body.
+    /// </summary>
     private static bool IsStreamRefused(HttpRequestException e) =>
-        e.InnerException is HttpProtocolException { ErrorCode: RefusedStream or EnhanceYourCalm };
+        e.InnerException is HttpProtocolException { ErrorCode: RefusedStream or EnhanceYourCalm or GoAwayNoError };
 
+    private const long GoAwayNoError = 0x0;
     private const long RefusedStream = 0x7;
     private const long EnhanceYourCalm = 0xb;
 

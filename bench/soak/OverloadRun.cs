@@ -55,7 +55,8 @@ internal static partial class OverloadRun
             $"refused* when the overload manager closed the connection it was to go out on (SocketsHttpHandler sends up to 100 requests on a new HTTP/2 " +
             $"connection before the proxy's SETTINGS, so one closed connection can fail that many), *stream refused* when Kestrel reset its HTTP/2 stream on " +
             $"the HEADERS frame, before dispatching it (`REFUSED_STREAM`; `ENHANCE_YOUR_CALM` when the connection holds more than twice " +
-            $"`MaxConcurrentStreams` streams the client has not finished). Anything else counts as failed.");
+            $"`MaxConcurrentStreams` streams the client has not finished), or failed by a graceful `GOAWAY` whose last processed stream was below it. " +
+            $"Anything else counts as failed.");
         foreach (var (section, _) in sections)
         {
             md.AppendLine();
@@ -126,7 +127,7 @@ internal static partial class OverloadRun
             $"managed heap after the recovery second {heapAtEnd / Megabyte:N0} MB (`proxymesh_overload_heap_bytes`, live data once over `MaxHeapBytes`).");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"| phase | offered req/s | answered req/s | sent | accepted | {refusal} overloaded | connection refused | stream refused (`REFUSED_STREAM`, `ENHANCE_YOUR_CALM`) | not sent (client's limit) | refused share | accepted P50 / P99 in the proxy (ms) | accepted P50 / P99 from send (ms) | accepted P50 / P99 from due (ms) | {refusal} P50 / P99 from send (ms) | connection refused P50 / P99 from send (ms) | {refusal} due at (ms into the phase) | harness GC pause (ms) |");
+            $"| phase | offered req/s | answered req/s | sent | accepted | {refusal} overloaded | connection refused | stream refused (`REFUSED_STREAM`, `ENHANCE_YOUR_CALM`, past a `GOAWAY`) | not sent (client's limit) | refused share | accepted P50 / P99 in the proxy (ms) | accepted P50 / P99 from send (ms) | accepted P50 / P99 from due (ms) | {refusal} P50 / P99 from send (ms) | connection refused P50 / P99 from send (ms) | {refusal} due at (ms into the phase) | harness GC pause (ms) |");
         md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         Row($"{Baseline} (¼ max)", before);
         Row($"{Overload} ({options.OverloadFactor}× max)", during);
