@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Time.Testing;
 using Prometheus;
 using ProxyMesh.Proxy.Resilience.Overload;
@@ -20,7 +19,7 @@ public sealed class OverloadManagerTests
         using var manager = NewManager(heap, time, limit: 100 * Megabyte);
 
         Assert.True(manager.TryAdmit(out _));
-        Assert.True(manager.AdmitConnection(new DefaultConnectionContext()));
+        Assert.True(manager.AdmitConnection());
         Assert.Equal(1, heap.Collections);
     }
 
@@ -33,14 +32,14 @@ public sealed class OverloadManagerTests
 
         Assert.False(manager.TryAdmit(out var reason));
         Assert.Equal("heap", reason);
-        Assert.False(manager.AdmitConnection(new DefaultConnectionContext()));
+        Assert.False(manager.AdmitConnection());
 
         // The in-flight requests that held it end; their memory is garbage until the next check collects it.
         heap.Garbage += heap.Live - 20 * Megabyte;
         heap.Live = 20 * Megabyte;
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.True(manager.TryAdmit(out _));
-        Assert.True(manager.AdmitConnection(new DefaultConnectionContext()));
+        Assert.True(manager.AdmitConnection());
     }
 
     [Fact]

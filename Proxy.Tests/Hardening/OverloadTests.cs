@@ -287,38 +287,6 @@ public sealed class OverloadTests
     }
 
     [Fact]
-    public async Task Over_the_heap_limit_open_connections_are_asked_to_close_and_new_ones_served_once_it_is_lifted()
-    {
-        // What idle connections hold is not freed by shedding: they are closed gracefully (HTTP/1.1 between requests,
-        // HTTP/2 with GOAWAY), as Envoy's disable_http_keepalive overload action does.
-        await using var upstream = await GatedBackend.StartAsync();
-        var config = new ProxyConfig().Cluster("app", upstream.Address).Route("app", "app");
-        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxHeapBytes"] = 1L << 40, ["CheckInterval"] = "00:00:00.100" };
-        await using var proxy = await RunningProxy.StartAsync(config);
-        using var keptAlive = await OpenServedConnectionAsync(proxy.Ingress);
-        using var h2c = Clients.H2c(proxy.Ingress);
-        using (var served = await h2c.SendAsync(h2c.Request(HttpMethod.Get, "/h2c")))
-        {
-            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
-        }
-
-        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxHeapBytes"] = 1, ["CheckInterval"] = "00:00:00.100" };
-        await proxy.RewriteSettingsAsync(config);
-        var buffer = new byte[1];
-        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
-        {
-            Assert.Equal(0, await keptAlive.ReceiveAsync(buffer, SocketFlags.None, timeout.Token));
-        }
-
-        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_overload_connections_closed_total", null, 2);
-        Assert.True(await IsClosedWithoutAnswerAsync(proxy.Ingress), "new connections are refused while over the limit");
-
-        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxHeapBytes"] = 0, ["CheckInterval"] = "00:00:00.100" };
-        await proxy.RewriteSettingsAsync(config);
-        await AssertNewConnectionServedAsync(proxy.Ingress, "a new connection is served once the limit is lifted");
-    }
-
-    [Fact]
     public async Task Over_MaxConnections_new_connections_are_closed_at_once_and_served_again_when_one_ends()
     {
         await using var upstream = await GatedBackend.StartAsync();

@@ -59,7 +59,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
             var admission = feature.IsAdmin ? null : admissions.FirstOrDefault();
             listenOptions.Use(next => async connection =>
             {
-                if (admission?.AdmitConnection(connection) == false)
+                if (admission?.AdmitConnection() == false)
                 {
                     connection.Abort();
                     return;
@@ -75,7 +75,7 @@ internal sealed class KestrelListenerSetup(IOptions<ProxyMeshOptions> options, B
                 finally
                 {
                     series.ActiveConnections.Dec();
-                    admission?.ReleaseConnection(connection);
+                    admission?.ReleaseConnection();
                 }
             });
             if (address.IsHttps)

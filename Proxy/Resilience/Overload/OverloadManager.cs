@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using ProxyMesh.Proxy.Listeners;
@@ -11,15 +8,8 @@ namespace ProxyMesh.Proxy.Resilience.Overload;
 /// Measures the managed heap every <see cref="OverloadOptions.CheckInterval"/> and counts requests in flight; says
 /// whether a new connection or request is admitted. Stats: <c>proxymesh_overload_heap_bytes</c>,
 /// <c>proxymesh_overload_active</c> (1 while the heap is over its limit), <c>proxymesh_overload_shed_total{reason}</c>
-/// <c>proxymesh_overload_connections_refused_total</c> and <c>proxymesh_overload_connections_closed_total</c>.
+/// and <c>proxymesh_overload_connections_refused_total</c>.
 /// </summary>
-/// <remarks>
-/// Over the heap limit, the connections already open are asked to close gracefully (HTTP/1.1 after the request in
-/// progress, HTTP/2 with GOAWAY), as Envoy's <c>envoy.overload_actions.disable_http_keepalive</c> does: what idle
-/// connections hold (Kestrel keeps up to 100 pooled streams per HTTP/2 connection) is not freed by shedding, and a
-/// client that keeps its connections open would otherwise keep the heap over the limit, and the proxy shedding, for
-/// good. Clients reconnect, and are admitted once the heap is under the limit again.
-/// </remarks>
 internal sealed class OverloadManager : IConnectionAdmission, IDisposable
 {
     private const string HeapReason = "heap";
@@ -33,8 +23,6 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
     private readonly Counter.Child _shedHeap;
     private readonly Counter.Child _shedActive;
     private readonly Counter _refused;
-    private readonly Counter _closed;
-    private readonly ConcurrentDictionary<ConnectionContext, IConnectionLifetimeNotificationFeature> _open = new();
     private volatile bool _overHeap;
     private int _inFlight;
     private int _connections;
@@ -54,7 +42,6 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
         _shedHeap = shed.WithLabels(HeapReason);
         _shedActive = shed.WithLabels(MaxActiveRequestsReason);
         _refused = factory.CreateCounter("proxymesh_overload_connections_refused_total", "New traffic connections closed at once while the heap is over its limit or MaxConnections are open.");
-        _closed = factory.CreateCounter("proxymesh_overload_connections_closed_total", "Open traffic connections asked to close gracefully when the heap went over its limit.");
         Check();
         _timer = time.CreateTimer(static state => ((OverloadManager)state!).Check(), this, options.CurrentValue.CheckInterval, options.CurrentValue.CheckInterval);
     }
@@ -72,39 +59,18 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
             heap = _heapBytes();
         }
 
-        var wasOver = _overHeap;
         _overHeap = limit > 0 && heap > limit;
-        if (_overHeap && !wasOver)
-        {
-            CloseOpenConnections();
-        }
-
         _heap.Set(heap);
         _active.Set(_overHeap ? 1 : 0);
     }
 
-    private void CloseOpenConnections()
-    {
-        foreach (var (_, lifetime) in _open)
-        {
-            lifetime.RequestClose();
-            _closed.Inc();
-        }
-    }
-
-    public bool AdmitConnection(ConnectionContext connection)
+    public bool AdmitConnection()
     {
         if (!_overHeap)
         {
-            var options = _options.CurrentValue;
-            var max = options.MaxConnections;
+            var max = _options.CurrentValue.MaxConnections;
             if (Interlocked.Increment(ref _connections) <= max || max == 0)
             {
-                if (options.MaxHeapBytes > 0 && connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
-                {
-                    _open[connection] = lifetime;
-                }
-
                 return true;
             }
 
@@ -115,11 +81,7 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
         return false;
     }
 
-    public void ReleaseConnection(ConnectionContext connection)
-    {
-        Interlocked.Decrement(ref _connections);
-        _open.TryRemove(connection, out _);
-    }
+    public void ReleaseConnection() => Interlocked.Decrement(ref _connections);
 
     /// <summary>Requests shed since start, for all reasons.</summary>
     public long ShedCount => (long)(_shedHeap.Value + _shedActive.Value);
