@@ -36,7 +36,7 @@ internal sealed class OverloadManager : IConnectionAdmission, IDisposable
         _heapBytes = heapBytes ?? (static () => GC.GetTotalMemory(forceFullCollection: false));
         _collect = collect ?? (static () => GC.Collect());
         var factory = Metrics.WithCustomRegistry(registry);
-        _heap = factory.CreateGauge("proxymesh_overload_heap_bytes", "Managed heap size at the last overload check.");
+        _heap = factory.CreateGauge("proxymesh_overload_heap_bytes", "Managed heap size at the last overload check; the live heap, after a collection, when it was over MaxHeapBytes.");
         _active = factory.CreateGauge("proxymesh_overload_active", "1 while the heap is over ProxyMesh:Overload:MaxHeapBytes: new connections refused, new requests shed.");
         var shed = factory.CreateCounter("proxymesh_overload_shed_total", "Requests shed with 503 and x-envoy-overloaded by the overload manager.", "reason");
         _shedHeap = shed.WithLabels(HeapReason);
