@@ -40,6 +40,9 @@ public static class ProxyMeshApplication
         // log lines through ProxyMesh's own scope instead (ObservabilityMiddleware).
         ["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics"] = "None",
         ["Logging:LogLevel:Yarp"] = "Warning",
+        // YARP logs a warning with a stack trace for every failed upstream attempt; UpstreamFailureLog logs one line per
+        // cluster and outcome a minute instead.
+        ["Logging:LogLevel:Yarp.ReverseProxy.Forwarder.HttpForwarder"] = "Error",
         ["Logging:Console:FormatterOptions:IncludeScopes"] = "true",
     };
 

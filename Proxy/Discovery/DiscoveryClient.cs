@@ -30,7 +30,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
     private readonly BackgroundLoopErrors _loopErrors;
     private readonly ClusterPolicies _policies;
     private readonly bool _loopbackOnly;
-    private readonly ThrottledLog _rejectionLog;
+    private readonly ThrottledLog<string> _rejectionLog;
     private readonly ILogger<DiscoveryClient> _logger;
     private readonly HttpClient _http;
     private readonly Dictionary<string, (DiscoveryTarget Target, CancellationTokenSource Stop)> _running = new(StringComparer.OrdinalIgnoreCase);
@@ -65,7 +65,7 @@ internal sealed partial class DiscoveryClient : BackgroundService
         _loopErrors = loopErrors;
         _policies = policies;
         _loopbackOnly = DiscoveredAddressPolicy.ProxyServesLoopbackOnly(mesh.Value.Listeners.Values.Select(listener => listener.Url));
-        _rejectionLog = new ThrottledLog(time);
+        _rejectionLog = new ThrottledLog<string>(time);
         _logger = logger;
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {

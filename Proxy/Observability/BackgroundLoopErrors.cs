@@ -10,14 +10,14 @@ namespace ProxyMesh.Proxy.Observability;
 public sealed partial class BackgroundLoopErrors
 {
     private readonly Counter _errors;
-    private readonly ThrottledLog _throttle;
+    private readonly ThrottledLog<string> _throttle;
     private readonly ILogger<BackgroundLoopErrors> _logger;
 
     public BackgroundLoopErrors(CollectorRegistry registry, TimeProvider time, ILogger<BackgroundLoopErrors> logger)
     {
         _errors = Metrics.WithCustomRegistry(registry)
             .CreateCounter("proxymesh_background_loop_errors_total", "Unexpected exceptions in background loops, which carried on after them.", "loop");
-        _throttle = new ThrottledLog(time);
+        _throttle = new ThrottledLog<string>(time);
         _logger = logger;
     }
 

@@ -5,18 +5,18 @@ namespace ProxyMesh.Proxy.Observability;
 /// <summary>
 /// Decides whether a recurring problem is logged now: once per cause and interval, so that a fault repeating every
 /// request or every loop turn leaves one line per minute, not one per occurrence. Causes are names chosen by the
-/// code (a loop, an exception type), never client input, so the set of keys stays small.
+/// code (a loop, an exception type, a cluster and an outcome), never client input, so the set of keys stays small.
 /// </summary>
-public sealed class ThrottledLog(TimeProvider time)
+/// <typeparam name="TCause">The cause's key: a name, or a value tuple where building a name would cost a string per occurrence.</typeparam>
+public sealed class ThrottledLog<TCause>(TimeProvider time)
+    where TCause : notnull
 {
-    public static readonly TimeSpan DefaultInterval = TimeSpan.FromMinutes(1);
+    private readonly ConcurrentDictionary<TCause, long> _lastLogged = new();
 
-    private readonly ConcurrentDictionary<string, long> _lastLogged = new(StringComparer.Ordinal);
-
-    public TimeSpan Interval { get; init; } = DefaultInterval;
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <returns>True when <paramref name="cause"/> was not logged within the interval (and records that it is now).</returns>
-    public bool ShouldLog(string cause)
+    public bool ShouldLog(TCause cause)
     {
         var now = time.GetTimestamp();
         while (true)

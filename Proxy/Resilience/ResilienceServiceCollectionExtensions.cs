@@ -29,6 +29,7 @@ public static class ResilienceServiceCollectionExtensions
         services.AddSingleton<RetryPipelines>();
         services.AddSingleton<ITransformProvider, AttemptTransformProvider>();
         services.AddSingleton<UpstreamProtocolErrors>();
+        services.AddSingleton<UpstreamFailureLog>();
         services.AddSingleton<IForwarderHttpClientFactory, UpstreamConnectionFactory>();
         services.AddSingleton<ITransformProvider, UpstreamTrailerGuard>();
         services.AddSingleton<IProxyConfigFilter, StreamIdleConfigFilter>();

@@ -17,7 +17,7 @@ internal sealed partial class GrpcFraming
 
     private readonly int _maxMessageBytes;
     private readonly Counter _invalid;
-    private readonly ThrottledLog _throttle;
+    private readonly ThrottledLog<string> _throttle;
     private readonly ILogger<GrpcFraming> _logger;
 
     public GrpcFraming(IOptions<GrpcFramingOptions> options, CollectorRegistry registry, TimeProvider time, ILogger<GrpcFraming> logger)
@@ -27,7 +27,7 @@ internal sealed partial class GrpcFraming
             "proxymesh_grpc_invalid_frame_total",
             "gRPC calls refused by the proxy for their framing: a message over ProxyMesh:Grpc:MaxMessageBytes, the compressed flag without grpc-encoding, or a body that ended inside a message.",
             "cluster", "direction", "reason");
-        _throttle = new ThrottledLog(time);
+        _throttle = new ThrottledLog<string>(time);
         _logger = logger;
     }
 

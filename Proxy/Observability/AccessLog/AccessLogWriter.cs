@@ -19,7 +19,7 @@ internal sealed partial class AccessLogWriter : BackgroundService
 
     private readonly AccessLogQueue _queue;
     private readonly IAccessLogSink _sink;
-    private readonly ThrottledLog _throttle;
+    private readonly ThrottledLog<string> _throttle;
     private readonly ILogger<AccessLogWriter> _logger;
     private readonly Counter _lost;
     private readonly ArrayBufferWriter<byte> _batch = new(BatchBytes + 4096);
@@ -28,7 +28,7 @@ internal sealed partial class AccessLogWriter : BackgroundService
     {
         _queue = queue;
         _sink = sink;
-        _throttle = new ThrottledLog(time);
+        _throttle = new ThrottledLog<string>(time);
         _logger = logger;
         _lost = Metrics.WithCustomRegistry(registry)
             .CreateCounter("proxymesh_access_log_lines_lost_total", "Access log lines lost because the log file or standard output could not be written.");

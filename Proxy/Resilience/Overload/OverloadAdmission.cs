@@ -24,7 +24,7 @@ namespace ProxyMesh.Proxy.Resilience.Overload;
 /// </remarks>
 internal sealed partial class OverloadAdmission(OverloadManager overload, TimeProvider time, ILogger<OverloadAdmission> logger) : IRequestAdmission
 {
-    private readonly ThrottledLog _throttle = new(time);
+    private readonly ThrottledLog<string> _throttle = new(time);
 
     public bool TryAdmit(HttpContext context)
     {

@@ -27,6 +27,7 @@ internal sealed class UpstreamRouterMiddleware(
     RequestDelegate next,
     RetryPipelines pipelines,
     UpstreamStats upstreamStats,
+    UpstreamFailureLog failureLog,
     TimeProvider time)
 {
     /// <summary>Longer deadlines are no deadline: a timer cannot be set that far.</summary>
@@ -293,6 +294,7 @@ internal sealed class UpstreamRouterMiddleware(
         var outcome = AttemptClassifier.Classify(new AttemptFacts(
             error?.Error ?? ForwarderError.None, error?.Exception, attempt.UpstreamStatusCode, attempt.GrpcStatus, clientGone, expired));
         attempt.Outcome = outcome;
+        failureLog.Report(attempt.Cluster.ClusterId, outcome, error?.Error ?? ForwarderError.None, error?.Exception);
         upstreamStats.RecordAttempt(attempt.Stats, outcome, attempt.UpstreamStatusCode, Seconds(attempt), destination?.DestinationId);
         if (destination is not null)
         {

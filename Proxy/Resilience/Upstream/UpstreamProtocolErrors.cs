@@ -9,7 +9,7 @@ namespace ProxyMesh.Proxy.Resilience.Upstream;
 /// </summary>
 internal sealed partial class UpstreamProtocolErrors(UpstreamConnectionStats stats, TimeProvider time, ILogger<UpstreamProtocolErrors> logger)
 {
-    private readonly ThrottledLog _throttle = new(time);
+    private readonly ThrottledLog<string> _throttle = new(time);
 
     /// <param name="answer">What the client got instead: "answered 502", "reset the response".</param>
     public void Report(string cluster, string problem, string answer)
