@@ -27,6 +27,26 @@ public sealed class GrpcJsInteropTests(NodeGrpc node) : IClassFixture<NodeGrpc>,
     private Task<GrpcJsResult> CallAsync(object call, RunningProxy? proxy = null) => node.CallAsync((proxy ?? _proxy).Ingress, call);
 
     [Fact]
+    public async Task A_call_the_overload_manager_sheds_is_unavailable_with_x_envoy_overloaded_and_the_channel_stays_usable()
+    {
+        // grpc-js requires a status to end the stream: the shed answer is a trailers-only response, as Envoy's local reply.
+        await using var upstream = await EchoUpstream.StartAsync();
+        var config = new ProxyConfig().Cluster("echo", upstream.Address, http2: true).Route("grpc", "echo");
+        config.Root["ProxyMesh"]!["Overload"] = new JsonObject { ["MaxActiveRequests"] = 1 };
+        await using var proxy = await RunningProxy.StartAsync(config);
+        using var channel = EchoUpstream.Channel(proxy.Ingress);
+        using var holding = new Echo.EchoClient(channel).ServerStream(new EchoRequest { Message = "held", Count = 0 });
+        Assert.True(await holding.ResponseStream.MoveNext(CancellationToken.None));
+
+        var result = await CallAsync(new { method = "unary", message = "over", repeat = 3 }, proxy);
+        Assert.Equal(14, result.Code);
+        Assert.Equal("envoy overloaded", result.Details);
+        Assert.Equal("true", result.Trailers["x-envoy-overloaded"]);
+        Assert.Equal([14, 14, 14], result.Calls!.Select(call => call.Code));
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_overload_shed_total", "reason=\"max_active_requests\"", 3);
+    }
+
+    [Fact]
     public async Task A_unary_call_passes()
     {
         var result = await CallAsync(new { method = "unary", message = "hi" });
