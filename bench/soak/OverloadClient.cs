@@ -41,7 +41,8 @@ internal enum Answer
     /// Its HTTP/2 stream was reset by Kestrel on its HEADERS, before the stream reached the application:
     /// <c>REFUSED_STREAM</c> (over <c>MaxConcurrentStreams</c> before the client had the proxy's SETTINGS; RFC 9113
     /// §8.7: not processed, safe to retry) or <c>ENHANCE_YOUR_CALM</c> (the connection holds more than twice
-    /// <c>MaxConcurrentStreams</c> streams the client has not finished: answered ones whose request end has not come).
+    /// <c>MaxConcurrentStreams</c> streams the client has not finished: answered ones whose request end has not come),
+    /// or failed by a graceful <c>GOAWAY</c> whose last processed stream was below it.
     /// </summary>
     StreamRefused,
 
