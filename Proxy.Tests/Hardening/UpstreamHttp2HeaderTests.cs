@@ -17,10 +17,8 @@ namespace ProxyMesh.Proxy.Tests.Hardening;
 /// </summary>
 public sealed class UpstreamHttp2HeaderTests(NodeGrpc node) : IClassFixture<NodeGrpc>, IAsyncLifetime
 {
-    private const string Script = """
-        import socket, threading
-        import h2.config, h2.connection, h2.events, h2.exceptions
-
+    /// <summary>Python: answers each request as its path (or a gRPC call's <c>x-case</c>) says: <c>/h2/{header|trailer|grpc|trailers-only}/{case}</c>.</summary>
+    private const string Answers = """
         VALUES = {"lf": b"a\nset-cookie: stolen=1", "cr": b"a\rset-cookie: stolen=1", "crlf": b"a\r\nset-cookie: stolen=1",
                   "nul": b"a\x00b", "control": b"a\x01b", "clean": b"fine"}
 
@@ -42,35 +40,11 @@ public sealed class UpstreamHttp2HeaderTests(NodeGrpc node) : IClassFixture<Node
                 conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc"),
                                               ("grpc-status", "13"), ("grpc-message", value)], end_stream=True)
 
-        def serve(sock):
-            config = h2.config.H2Configuration(client_side=False, validate_outbound_headers=False,
-                                               normalize_outbound_headers=False, validate_inbound_headers=False)
-            conn = h2.connection.H2Connection(config=config)
-            conn.initiate_connection()
-            sock.sendall(conn.data_to_send())
-            try:
-                while True:
-                    data = sock.recv(65535)
-                    if not data:
-                        break
-                    for event in conn.receive_data(data):
-                        if isinstance(event, h2.events.RequestReceived):
-                            headers = dict(event.headers)
-                            case = headers.get(b"x-case")
-                            path = "/h2/" + case.decode() if case else headers[b":path"].decode()
-                            answer(conn, event.stream_id, path)
-                    sock.sendall(conn.data_to_send())
-            except (h2.exceptions.ProtocolError, OSError):
-                pass
-            sock.close()
-
-        server = socket.socket()
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        print(server.getsockname()[1], flush=True)
-        while True:
-            client, _ = server.accept()
-            threading.Thread(target=serve, args=(client,), daemon=True).start()
+        def on_request(conn, event):
+            headers = dict(event.headers)
+            case = headers.get(b"x-case")
+            path = "/h2/" + case.decode() if case else headers[b":path"].decode()
+            answer(conn, event.stream_id, path)
         """;
 
     private PythonServer _upstream = null!;
@@ -79,7 +53,8 @@ public sealed class UpstreamHttp2HeaderTests(NodeGrpc node) : IClassFixture<Node
 
     public async Task InitializeAsync()
     {
-        _upstream = await PythonServer.StartAsync(Script);
+        _upstream = await PythonServer.StartH2Async(
+            Answers, "validate_outbound_headers=False, normalize_outbound_headers=False, validate_inbound_headers=False");
         _good = await Backend.StartAsync(app => app.Run(context => context.Response.WriteAsync("ok")));
         _proxy = await RunningProxy.StartAsync(new ProxyConfig()
             .Cluster("h2", _upstream.Address, http2: true)

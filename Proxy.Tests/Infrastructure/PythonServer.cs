@@ -52,6 +52,44 @@ public sealed class PythonServer : IDisposable
         }
     }
 
+    /// <summary>
+    /// An h2c server in python3-h2: accepts connections on a thread each and calls <c>on_request(conn, event)</c>, which
+    /// <paramref name="definitions"/> (top-level Python) defines, for every <c>RequestReceived</c>.
+    /// </summary>
+    /// <param name="configOptions">Extra <c>H2Configuration</c> arguments, e.g. <c>validate_outbound_headers=False</c>.</param>
+    public static Task<PythonServer> StartH2Async(string definitions, string configOptions = "", Action<string>? onOutputLine = null) =>
+        StartAsync($$"""
+            import socket, threading
+            import h2.config, h2.connection, h2.errors, h2.events, h2.exceptions
+
+            {{definitions}}
+
+            def serve(sock):
+                conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False{{(configOptions.Length > 0 ? ", " + configOptions : "")}}))
+                conn.initiate_connection()
+                sock.sendall(conn.data_to_send())
+                try:
+                    while True:
+                        data = sock.recv(65535)
+                        if not data:
+                            break
+                        for event in conn.receive_data(data):
+                            if isinstance(event, h2.events.RequestReceived):
+                                on_request(conn, event)
+                        sock.sendall(conn.data_to_send())
+                except (h2.exceptions.ProtocolError, OSError):
+                    pass
+                sock.close()
+
+            server = socket.socket()
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            print(server.getsockname()[1], flush=True)
+            while True:
+                client, _ = server.accept()
+                threading.Thread(target=serve, args=(client,), daemon=True).start()
+            """, onOutputLine);
+
     public void Dispose() => Stop(_process);
 
     private static async Task ForwardLinesAsync(StreamReader output, Action<string>? onLine)

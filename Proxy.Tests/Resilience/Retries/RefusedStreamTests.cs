@@ -72,36 +72,6 @@ public sealed class RefusedStreamTests : IAsyncLifetime
     /// <summary>An h2c server in python3-h2 that refuses every stream it is sent, and counts them.</summary>
     private sealed class RefusingUpstream : IDisposable
     {
-        private const string Script = """
-            import socket, sys, threading
-            import h2.config, h2.connection, h2.errors, h2.events, h2.exceptions
-
-            def serve(sock):
-                conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
-                conn.initiate_connection()
-                sock.sendall(conn.data_to_send())
-                try:
-                    while True:
-                        data = sock.recv(65535)
-                        if not data:
-                            break
-                        for event in conn.receive_data(data):
-                            if isinstance(event, h2.events.RequestReceived):
-                                conn.reset_stream(event.stream_id, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
-                                print("refused", flush=True)
-                        sock.sendall(conn.data_to_send())
-                except (h2.exceptions.ProtocolError, OSError):
-                    pass
-                sock.close()
-
-            server = socket.socket()
-            server.bind(("127.0.0.1", 0))
-            server.listen()
-            print(server.getsockname()[1], flush=True)
-            while True:
-                client, _ = server.accept()
-                threading.Thread(target=serve, args=(client,), daemon=True).start()
-            """;
 
         private PythonServer _server = null!;
         private int _refused;
@@ -113,13 +83,19 @@ public sealed class RefusedStreamTests : IAsyncLifetime
         public static async Task<RefusingUpstream> StartAsync()
         {
             var upstream = new RefusingUpstream();
-            upstream._server = await PythonServer.StartAsync(Script, line =>
-            {
-                if (line == "refused")
+            upstream._server = await PythonServer.StartH2Async(
+                """
+                def on_request(conn, event):
+                    conn.reset_stream(event.stream_id, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
+                    print("refused", flush=True)
+                """,
+                onOutputLine: line =>
                 {
-                    Interlocked.Increment(ref upstream._refused);
-                }
-            });
+                    if (line == "refused")
+                    {
+                        Interlocked.Increment(ref upstream._refused);
+                    }
+                });
             return upstream;
         }
 
