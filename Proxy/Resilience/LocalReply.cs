@@ -88,6 +88,17 @@ internal sealed class LocalReply
         return response.Body.WriteAsync(_body, CancellationToken.None).AsTask();
     }
 
+    /// <summary>
+    /// Writes the reply to a request refused before its body was read, and ends the request as
+    /// <see cref="UnreadRequestBody"/> says: an HTTP/2 request whose body has not ended gets its answer at once, and the
+    /// rest of its body is read and dropped, so that Kestrel does not keep the stream and reset the client's next ones.
+    /// </summary>
+    public async Task WriteRefusalAsync(HttpContext context, TimeProvider time, int retryAfterSeconds = 0)
+    {
+        await WriteAsync(context, retryAfterSeconds);
+        await UnreadRequestBody.EndAsync(context, time);
+    }
+
     private static bool IsGrpc(HttpRequest request) =>
         request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
 }

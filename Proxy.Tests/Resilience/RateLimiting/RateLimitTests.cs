@@ -135,4 +135,24 @@ public sealed class RateLimitTests : IAsyncLifetime
         Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
         await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_rate_limited_total", "cluster=\"echo\"", 1);
     }
+
+    [Fact]
+    public async Task Grpc_calls_limited_before_their_message_came_leave_the_connection_usable()
+    {
+        // As overload shedding: a refusal before the request was read must not leave Kestrel holding the stream.
+        await using var upstream = await EchoUpstream.StartAsync();
+        var config = new ProxyConfig().Cluster("echo", upstream.Address, http2: true).Route("grpc", "echo").Defaults("RateLimit", Bucket(maxTokens: 1));
+        config.Root["ProxyMesh"]!["Limits"] = new JsonObject { ["MaxConcurrentStreams"] = 4 };
+        await using var proxy = await Start(config);
+        using (var channel = EchoUpstream.Channel(proxy.Ingress))
+        {
+            Assert.Equal("one", (await new Echo.EchoClient(channel).UnaryAsync(new EchoRequest { Message = "one" })).Message);
+        }
+
+        const int rounds = 30;
+        var answers = await GrpcAnswerBeforeMessage.RunAsync(proxy.Ingress, rounds);
+        Assert.True(answers.All(line => line == "answered 8 before the message"), string.Join("\n", answers));
+        Assert.Equal(rounds * 4, answers.Count);
+        await MetricsScrape.AssertEventuallyAsync(proxy, "proxymesh_rate_limited_total", "cluster=\"echo\"", rounds * 4);
+    }
 }

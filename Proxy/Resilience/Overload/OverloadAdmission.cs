@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Http.Features;
 using ProxyMesh.Proxy.Grpc;
 using ProxyMesh.Proxy.Listeners;
 using ProxyMesh.Proxy.Observability;
@@ -44,65 +43,8 @@ internal sealed partial class OverloadAdmission(OverloadManager overload, TimePr
 
     public void Release() => overload.Release();
 
-    /// <summary>
-    /// An HTTP/2 request shed before its body ended (a gRPC call whose message has not come yet) gets its whole answer
-    /// at once, then what the client still sends is read and dropped until the body ends, for at most
-    /// <see cref="ShedBodyDrainTimeout"/> and <see cref="ShedBodyDrainBytes"/>. Ended without that, Kestrel resets the
-    /// stream and keeps it for 5 s for the client's frames in flight; over max(2 × MaxConcurrentStreams, 100) such
-    /// streams on a connection it resets new ones <c>ENHANCE_YOUR_CALM</c>, then closes the connection with every call
-    /// on it — which at twice the proxy's capacity a client slow to send its messages reaches (bench/soak --mode
-    /// overload). Read to its end, the stream leaves at once; while it is read it counts against MaxConcurrentStreams,
-    /// which the client sees and keeps to.
-    /// </summary>
-    public ValueTask EndShedAsync(HttpContext context)
-    {
-        if (!HttpProtocol.IsHttp2(context.Request.Protocol) || context.Features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: true })
-        {
-            return ValueTask.CompletedTask;
-        }
-
-        var body = context.Request.BodyReader;
-        if (body.TryRead(out var buffered))
-        {
-            body.AdvanceTo(buffered.Buffer.End);
-            if (buffered.IsCompleted)
-            {
-                return ValueTask.CompletedTask; // the common case: the message came with the HEADERS
-            }
-        }
-
-        return AnswerThenDrainAsync(context);
-    }
-
-    private async ValueTask AnswerThenDrainAsync(HttpContext context)
-    {
-        using var timeout = new CancellationTokenSource(ShedBodyDrainTimeout, time);
-        try
-        {
-            await context.Response.CompleteAsync();
-            var body = context.Request.BodyReader;
-            for (long drained = 0; drained <= ShedBodyDrainBytes;)
-            {
-                var result = await body.ReadAsync(timeout.Token);
-                drained += result.Buffer.Length;
-                body.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    return;
-                }
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException or BadHttpRequestException)
-        {
-            // Too slow, too long, or reset by the client: Kestrel ends the stream as it would have.
-        }
-    }
-
-    /// <summary>How long a shed request's remaining body is waited for; Kestrel's own drain is 5 s.</summary>
-    internal static readonly TimeSpan ShedBodyDrainTimeout = TimeSpan.FromSeconds(1);
-
-    /// <summary>How much of a shed request's remaining body is read and dropped: a few gRPC messages, not an upload.</summary>
-    internal const long ShedBodyDrainBytes = 64 * 1024;
+    /// <summary>A shed request is ended as every refusal before its body was read (<see cref="UnreadRequestBody"/>).</summary>
+    public ValueTask EndShedAsync(HttpContext context) => UnreadRequestBody.EndAsync(context, time);
 
     /// <summary>The answer, from constant strings only: at twice the proxy's capacity most requests get it.</summary>
     private static void Shed(HttpRequest request, HttpResponse response)

@@ -7,7 +7,7 @@ namespace ProxyMesh.Proxy.Resilience.RateLimiting;
 /// Early in the proxy pipeline: takes a token from the request's route or cluster bucket, or answers at once with 429
 /// and <c>retry-after</c> (gRPC: RESOURCE_EXHAUSTED), counting <c>rate_limited</c>.
 /// </summary>
-internal sealed class RateLimitMiddleware(RequestDelegate next)
+internal sealed class RateLimitMiddleware(RequestDelegate next, TimeProvider time)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -18,6 +18,6 @@ internal sealed class RateLimitMiddleware(RequestDelegate next)
         }
 
         bucket.RateLimited.Inc();
-        return LocalReply.RateLimited.WriteAsync(context, bucket.RetryAfterSeconds());
+        return LocalReply.RateLimited.WriteRefusalAsync(context, time, bucket.RetryAfterSeconds());
     }
 }

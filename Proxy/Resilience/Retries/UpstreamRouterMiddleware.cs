@@ -40,7 +40,7 @@ internal sealed class UpstreamRouterMiddleware(
         var cluster = ClusterContext.Of(context);
         if (!cluster.CircuitBreakers.TryStartRequest())
         {
-            return LocalReply.Overloaded.WriteAsync(context);
+            return LocalReply.Overloaded.WriteRefusalAsync(context, time);
         }
 
         UpstreamAttempt? attempt;
@@ -220,11 +220,11 @@ internal sealed class UpstreamRouterMiddleware(
     }
 
     /// <summary>gRPC's answer to a malformed <c>grpc-timeout</c>, while the request holds its max_requests place.</summary>
-    private static async Task ReplyMalformedGrpcTimeoutAsync(HttpContext context, ClusterContext cluster)
+    private async Task ReplyMalformedGrpcTimeoutAsync(HttpContext context, ClusterContext cluster)
     {
         try
         {
-            await LocalReply.MalformedGrpcTimeout.WriteAsync(context);
+            await LocalReply.MalformedGrpcTimeout.WriteRefusalAsync(context, time);
         }
         finally
         {
